@@ -12,4 +12,5 @@ import (
 	_ "github.com/twmb/franz-go/pkg/kfake"
 	_ "github.com/twmb/franz-go/pkg/kgo"
 	_ "github.com/twmb/franz-go/pkg/kmsg"
+	_ "gonum.org/v1/plot"
 )
