@@ -17,12 +17,14 @@ type Cluster interface {
 
 	// Kill hard-kills nodes: memory gone, files keep what was written. Restart brings them back from disk only.
 	Kill(ctx context.Context, nodes []string) error
-	// Stop stops nodes cleanly (controlled shutdown); Restart starts them again.
+	// Stop stops nodes cleanly (controlled shutdown); Restart starts those of nodes that are not running (a
+	// running node is left alone, so Restart is safe to call on every node).
 	Stop(ctx context.Context, nodes []string) error
 	Restart(ctx context.Context, nodes []string) error
 	// PowerLoss kills nodes and cuts every file back to what was fsynced.
 	PowerLoss(ctx context.Context, nodes []string) error
-	// Pause freezes nodes (SIGSTOP-like: no work, connections stall); Resume thaws them.
+	// Pause freezes nodes (SIGSTOP-like: no work, connections stall); Resume thaws them (a node that is not
+	// paused is left alone).
 	Pause(ctx context.Context, nodes []string) error
 	Resume(ctx context.Context, nodes []string) error
 
@@ -57,7 +59,14 @@ const Client = "client"
 type Link struct {
 	From string `json:"from"`
 	To   string `json:"to"`
+	// Plane limits the cut: "" cuts all traffic between the two; PlaneData cuts broker traffic (replication and
+	// clients) but leaves the controller quorum connected, as when brokers and controllers run apart (a target
+	// that cannot tell them apart cuts everything and says so in Supports).
+	Plane string `json:"plane,omitempty"`
 }
+
+// PlaneData is the broker (data) plane of a node: replication and client traffic, not the controller quorum.
+const PlaneData = "data"
 
 // ErrUnsupported is returned for a fault the target cannot perform.
 var ErrUnsupported = errors.New("fault not supported by this target")
