@@ -37,7 +37,7 @@ func (c *recordingCluster) Calls() []string {
 	defer c.mu.Unlock()
 	return slices.Clone(c.calls)
 }
-func (c *recordingCluster) Nodes() []string     { return []string{"node-1", "node-2", "node-3"} }
+func (c *recordingCluster) Nodes() []string    { return []string{"node-1", "node-2", "node-3"} }
 func (c *recordingCluster) Supports(Kind) bool { return true }
 func (c *recordingCluster) Kill(_ context.Context, n []string) error {
 	c.call("kill " + strings.Join(n, ","))
