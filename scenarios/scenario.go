@@ -95,17 +95,17 @@ type Producer struct {
 
 // Consumer is a group of identical consumers.
 type Consumer struct {
-	Topics []string `yaml:"topics,omitempty"` // default: every topic
-	Count  int      `yaml:"count,omitempty"`  // default 1
-	// Mode is subscribe (a consumer group; default) or assign.
-	Mode                 string `yaml:"mode,omitempty"`
-	GroupID              string `yaml:"group.id,omitempty"`
-	EnableAutoCommit     *bool  `yaml:"enable.auto.commit,omitempty"`
-	AutoCommitIntervalMs Millis `yaml:"auto.commit.interval.ms,omitempty"`
-	IsolationLevel       string `yaml:"isolation.level,omitempty"`
-	AutoOffsetReset      string `yaml:"auto.offset.reset,omitempty"`
-	SessionTimeoutMs     Millis `yaml:"session.timeout.ms,omitempty"`
+	Topics               []string `yaml:"topics,omitempty"` // default: every topic
+	Count                int      `yaml:"count,omitempty"`  // default 1
+	GroupID              string   `yaml:"group.id,omitempty"`
+	EnableAutoCommit     *bool    `yaml:"enable.auto.commit,omitempty"`
+	AutoCommitIntervalMs Millis   `yaml:"auto.commit.interval.ms,omitempty"`
+	IsolationLevel       string   `yaml:"isolation.level,omitempty"`
+	AutoOffsetReset      string   `yaml:"auto.offset.reset,omitempty"`
+	SessionTimeoutMs     Millis   `yaml:"session.timeout.ms,omitempty"`
 	// Commit is the commit strategy: auto, after-process (default), async, before-process or with-results.
+	// Group members subscribe to Topics; with-results consumers assign every partition themselves and resume
+	// from the offsets stored with their results (the direct style), never from the group's commits.
 	Commit string `yaml:"commit,omitempty"`
 	// Processing is inline (default) or buffered (records queued and processed later by a worker).
 	Processing  string        `yaml:"processing,omitempty"`
@@ -264,10 +264,7 @@ func (s *Scenario) ApplyDefaults() {
 		if c.Count == 0 {
 			c.Count = 1
 		}
-		if c.Mode == "" {
-			c.Mode = "subscribe"
-		}
-		if c.GroupID == "" && c.Mode == "subscribe" {
+		if c.GroupID == "" {
 			c.GroupID = "trial-group"
 		}
 		if c.Commit == "" {
@@ -381,9 +378,6 @@ func (s *Scenario) Validate() error {
 		}
 		if c.Count < 1 || c.Count > 100 {
 			return fmt.Errorf("%s.count: %d (want 1 to 100)", where, c.Count)
-		}
-		if c.Mode != "subscribe" && c.Mode != "assign" {
-			return fmt.Errorf("%s.mode: %q (want subscribe or assign)", where, c.Mode)
 		}
 		if !slices.Contains([]string{"auto", "after-process", "async", "before-process", "with-results"}, c.Commit) {
 			return fmt.Errorf("%s.commit: %q (want auto, after-process, async, before-process or with-results)", where, c.Commit)

@@ -1,0 +1,395 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkatrial/kafkatrial/checker"
+	"github.com/kafkatrial/kafkatrial/history"
+	"github.com/kafkatrial/kafkatrial/nemesis"
+	"github.com/kafkatrial/kafkatrial/results"
+	"github.com/kafkatrial/kafkatrial/workloads"
+)
+
+// Exit codes (contract.md).
+const (
+	ExitOK        = 0
+	ExitViolated  = 1
+	ExitUsage     = 2
+	ExitCannotRun = 3
+)
+
+// Options control one run.
+type Options struct {
+	// Out is the run directory (default out/<id>-<seed>).
+	Out string
+	// Seed overrides the scenario's seed; 0 keeps it, and a scenario without one gets a random seed.
+	Seed int64
+	// Target overrides the scenario's target.
+	Target string
+	// Status receives progress: the reproduce line first and last, phases, and a status line. nil: silent.
+	Status io.Writer
+	// Live rewrites one status line in place (for a terminal) instead of printing a line every few seconds.
+	Live bool
+	// Logger receives the cluster's and clients' logs (nil: discarded; broker logs also go to nodes/).
+	Logger *slog.Logger
+}
+
+// Result is a finished run.
+type Result struct {
+	Dir      string
+	Seed     int64
+	Verdict  *checker.Verdict
+	ExitCode int
+	// Err says why the trial could not run or complete (exit 3), or what went wrong around it.
+	Err error
+}
+
+// Reproduce is the command line that reruns this trial.
+func (r *Result) Reproduce(id string) string { return results.ReproduceLine(id, r.Seed) }
+
+// RunID loads a bundled scenario or a YAML file and runs it: the Go API for gating in `go test`.
+func RunID(ctx context.Context, idOrFile string, opts Options) (*Result, error) {
+	s, err := Load(idOrFile)
+	if err != nil {
+		return &Result{ExitCode: ExitUsage, Err: err}, err
+	}
+	return Run(ctx, s, opts)
+}
+
+// Run carries out one trial: start the target, create topics, run the workload with faults from the end of
+// warm-up, heal, final read, check, and write the run directory. Cancelling ctx (Ctrl-C) stops the workload
+// early but still heals, reads and checks, so the history is judged. The returned error is the reason for a
+// nonzero exit other than a violated guarantee.
+func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
+	res := &Result{Seed: opts.Seed}
+	if res.Seed == 0 {
+		res.Seed = s.Seed
+	}
+	if res.Seed == 0 {
+		res.Seed = rand.Int64N(1<<31-1) + 1
+	}
+	s.Seed = res.Seed
+	if opts.Target != "" {
+		s.Target = opts.Target
+	}
+	if err := s.Validate(); err != nil {
+		res.ExitCode, res.Err = ExitUsage, err
+		return res, err
+	}
+	res.Dir = opts.Out
+	if res.Dir == "" {
+		res.Dir = filepath.Join("out", fmt.Sprintf("%s-%d", s.ID, res.Seed))
+	}
+	st := newStatus(opts.Status, opts.Live)
+	st.line(results.ReproduceLine(s.ID, res.Seed))
+	defer func() { st.line(results.ReproduceLine(s.ID, res.Seed)) }()
+
+	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+		return res.cannot(fmt.Errorf("creating run directory: %w", err))
+	}
+	yml, err := s.Marshal()
+	if err != nil {
+		return res.cannot(fmt.Errorf("encoding scenario: %w", err))
+	}
+	if err := os.WriteFile(filepath.Join(res.Dir, results.ScenarioFile), yml, 0o644); err != nil {
+		return res.cannot(fmt.Errorf("writing scenario.yaml: %w", err))
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	st.phase("setup")
+	scratch, err := os.MkdirTemp("", "kafkatrial-"+s.ID+"-")
+	if err != nil {
+		return res.cannot(fmt.Errorf("creating scratch directory: %w", err))
+	}
+	defer os.RemoveAll(scratch)
+	tgt, err := startTarget(ctx, s.Target, TargetConfig{Nodes: s.Cluster.Nodes, Timing: s.Cluster.Timing, Broker: s.Cluster.Broker,
+		Image: s.Cluster.Image, Bootstrap: s.Cluster.Bootstrap, Dir: scratch, Seed: res.Seed, Logger: logger})
+	if err != nil {
+		return res.cannot(fmt.Errorf("starting the %s cluster: %w", s.Target, err))
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := tgt.Collect(cctx, filepath.Join(res.Dir, results.NodesDir)); err != nil {
+			logger.Warn("collecting node logs", "err", err)
+		}
+		if err := tgt.Close(cctx); err != nil {
+			logger.Warn("stopping the cluster", "err", err)
+		}
+	}()
+	topicNames := make([]string, len(s.Topics))
+	for i, t := range s.Topics {
+		topicNames[i] = t.Name
+	}
+	if err := createTopics(ctx, tgt, s.Topics, topicNames); err != nil {
+		return res.cannot(err)
+	}
+	plan := nemesis.Plan(s.Nemesis, res.Seed, s.Duration)
+
+	hf, err := os.Create(filepath.Join(res.Dir, results.HistoryFile))
+	if err != nil {
+		return res.cannot(fmt.Errorf("creating history: %w", err))
+	}
+	defer hf.Close()
+	nf, err := os.Create(filepath.Join(res.Dir, results.NemesisFile))
+	if err != nil {
+		return res.cannot(fmt.Errorf("creating nemesis log: %w", err))
+	}
+	defer nf.Close()
+	start := time.Now()
+	hw := history.NewWriter(hf, start)
+	rec := workloads.NewRecorder(hw)
+	nlog := nemesis.NewLog(nf, start)
+
+	// The workload runs until its time is up or the user interrupts; heal, final read and check run after
+	// either, on their own bounded contexts.
+	wctx, stopWorkload := context.WithCancel(context.Background())
+	defer stopWorkload()
+	clients := newClientSet(wctx, rec, tgt.Bootstrap(), tgt.Dial(), res.Dir)
+	nem := &nemesis.Runner{Cluster: tgt, Clients: clients, Log: nlog, Logger: logger, Topics: topicNames}
+	if err := nem.Validate(plan); err != nil {
+		res.ExitCode, res.Err = ExitUsage, err
+		return res, err
+	}
+	if err := startClients(clients, s, res.Seed); err != nil {
+		stopWorkload()
+		_ = clients.stop(time.Second)
+		return res.cannot(err)
+	}
+
+	st.phase("warmup")
+	interrupted := !wait(ctx, s.Warmup, st, clients, nem)
+	var nemErr error
+	if !interrupted {
+		st.phase("faults")
+		nctx, stopNemesis := context.WithCancel(ctx)
+		var nwg sync.WaitGroup
+		nwg.Add(1)
+		go func() {
+			defer nwg.Done()
+			nemErr = nem.Run(nctx, time.Now(), plan)
+		}()
+		interrupted = !wait(ctx, s.Duration, st, clients, nem)
+		stopNemesis()
+		nwg.Wait()
+	}
+	if interrupted {
+		st.line("interrupted: stopping the workload, healing and checking what was recorded")
+	}
+	st.phase("stopping workload")
+	stopWorkload()
+	clientErr := clients.stop(5 * time.Second)
+
+	st.phase("heal")
+	hctx, hcancel := context.WithTimeout(context.Background(), s.Nemesis.HealTimeout+5*time.Second)
+	healErr := nem.Heal(hctx, s.Nemesis.HealTimeout)
+	hcancel()
+
+	st.phase("final read")
+	fctx, fcancel := context.WithTimeout(context.Background(), s.FinalReadTimeout+5*time.Second)
+	_, frErr := workloads.FinalRead(fctx, rec, tgt.Bootstrap(), workloads.FinalReadConfig{Topics: topicNames, Timeout: s.FinalReadTimeout, Dial: tgt.Dial()})
+	fcancel()
+	if err := hw.Close(); err != nil {
+		return res.cannot(fmt.Errorf("closing history: %w", err))
+	}
+
+	st.phase("check")
+	v, err := CheckDir(res.Dir, s)
+	if err != nil {
+		return res.cannot(err)
+	}
+	for _, e := range []struct {
+		what string
+		err  error
+	}{{"nemesis", nemErr}, {"workload", clientErr}, {"heal", healErr}, {"final read", frErr}} {
+		if e.err != nil {
+			v.Notes = append(v.Notes, e.what+": "+e.err.Error())
+		}
+	}
+	if interrupted {
+		v.Notes = append(v.Notes, "the run was interrupted before the workload's time was up")
+	}
+	if err := writeVerdictAndReports(res.Dir, v); err != nil {
+		return res.cannot(err)
+	}
+	res.Verdict = v
+	res.ExitCode = exitCodeFor(v)
+	if res.ExitCode == ExitOK && healErr != nil {
+		res.ExitCode, res.Err = ExitCannotRun, fmt.Errorf("the cluster did not recover: %w", healErr)
+	}
+	st.done(fmt.Sprintf("%s: %s (%s)", s.ID, results.Headline(v), res.Dir))
+	return res, res.Err
+}
+
+func (r *Result) cannot(err error) (*Result, error) {
+	r.ExitCode, r.Err = ExitCannotRun, err
+	return r, err
+}
+
+// exitCodeFor maps a verdict to the exit code: a violated guarantee or a demonstration that did not
+// reproduce fails the run (1); an undecided claim (e.g. linearizability timed out) is never a pass (1).
+func exitCodeFor(v *checker.Verdict) int {
+	if v.Outcome() == checker.Passed {
+		return ExitOK
+	}
+	return ExitViolated
+}
+
+// CheckDir judges the history of a run directory against the scenario (nil: anomalies only) and returns the
+// verdict without writing it.
+func CheckDir(dir string, s *Scenario) (*checker.Verdict, error) {
+	hres, err := history.ReadFile(filepath.Join(dir, results.HistoryFile))
+	if err != nil {
+		return nil, err
+	}
+	opts := checker.Options{VisualizeDir: dir}
+	if s != nil {
+		opts.Scenario, opts.Seed, opts.Expect, opts.LinearizabilityTimeout = s.ID, s.Seed, s.Expect, s.LinearizabilityTimeout
+		for _, t := range s.Topics {
+			opts.Topics = append(opts.Topics, t.Name)
+		}
+	}
+	v, err := checker.Check(hres.Ops, opts)
+	if err != nil {
+		return nil, fmt.Errorf("checking %s: %w", dir, err)
+	}
+	if hres.TornTail {
+		v.Notes = append(v.Notes, "history.jsonl ended with a torn line (the run was killed mid-write); it was ignored")
+	}
+	return v, nil
+}
+
+func writeVerdictAndReports(dir string, v *checker.Verdict) error {
+	if err := v.WriteFile(filepath.Join(dir, results.VerdictFile)); err != nil {
+		return err
+	}
+	run, err := results.Load(dir)
+	if err != nil {
+		return err
+	}
+	return run.WriteReports()
+}
+
+// startClients starts the scenario's producers and consumers, each with a seed of its own.
+func startClients(c *clientSet, s *Scenario, seed int64) error {
+	parts := map[string]int32{}
+	for _, t := range s.Topics {
+		parts[t.Name] = t.Partitions
+	}
+	for gi, g := range s.Workload.Producers {
+		for i := 0; i < g.Count; i++ {
+			name := fmt.Sprintf("producer-%d", len(c.Producers()))
+			cfg := workloads.DefaultProducerConfig(g.Topic, parts[g.Topic])
+			cfg.Acks = g.Acks
+			cfg.EnableIdempotence = *g.EnableIdempotence
+			cfg.Retries = *g.Retries
+			cfg.MaxInFlight = g.MaxInFlightRequestsPerConnection
+			cfg.RequestTimeout = g.RequestTimeoutMs.D()
+			cfg.Linger = g.LingerMs.D()
+			cfg.DeliveryTimeout = max(g.DeliveryTimeoutMs.D(), cfg.Linger+cfg.RequestTimeout)
+			cfg.BatchSize = int32(g.BatchSize)
+			cfg.CompressionType = g.CompressionType
+			cfg.Async = g.Mode == "async"
+			cfg.Rate = g.Rate
+			cfg.Seed = nemesis.SubSeed(seed, fmt.Sprintf("producers[%d]/%d", gi, i))
+			if err := c.addProducer(name, cfg); err != nil {
+				return err
+			}
+		}
+	}
+	for _, g := range s.Workload.Consumers {
+		for i := 0; i < g.Count; i++ {
+			name := fmt.Sprintf("consumer-%d", len(c.Consumers()))
+			cfg := workloads.DefaultConsumerConfig(g.GroupID, g.Topics...)
+			cfg.EnableAutoCommit = *g.EnableAutoCommit
+			cfg.AutoCommitInterval = g.AutoCommitIntervalMs.D()
+			cfg.IsolationLevel = g.IsolationLevel
+			cfg.AutoOffsetReset = g.AutoOffsetReset
+			cfg.SessionTimeout = g.SessionTimeoutMs.D()
+			cfg.Strategy = g.Commit
+			if g.Commit == "with-results" {
+				cfg.Strategy = workloads.StrategyDirect
+			}
+			cfg.Processing = g.Processing
+			cfg.ProcessTime = g.ProcessTime
+			if err := c.addConsumer(name, cfg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// createTopics creates the scenario's topics with their configs and waits until every partition is led and
+// fully in sync.
+func createTopics(ctx context.Context, tgt Target, topics []Topic, names []string) error {
+	opts := []kgo.Opt{kgo.SeedBrokers(tgt.Bootstrap()...), kgo.RetryTimeout(10 * time.Second)}
+	if d := tgt.Dial(); d != nil {
+		opts = append(opts, kgo.Dialer(d))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("connecting an admin client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, t := range topics {
+		configs := map[string]*string{}
+		for k, v := range t.Configs {
+			configs[k] = &v
+		}
+		resp, err := adm.CreateTopic(cctx, t.Partitions, t.ReplicationFactor, configs, t.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			return fmt.Errorf("creating topic %s: %w", t.Name, err)
+		}
+	}
+	var last error
+	for cctx.Err() == nil {
+		if last = tgt.Healthy(cctx, names); last == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("topics %s not led and in sync within 30s: %v", strings.Join(names, ", "), last)
+}
+
+// wait lets the workload run for d, updating the status line; false if ctx ended first.
+func wait(ctx context.Context, d time.Duration, st *status, c *clientSet, nem *nemesis.Runner) bool {
+	end := time.Now().Add(d)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min(left, time.Second)):
+		case <-t.C:
+		}
+		ok, fail, info := c.sendCounts()
+		st.tick(ok, fail, info, nem.Active())
+	}
+}
