@@ -241,13 +241,17 @@ func (r *Result) cannot(err error) (*Result, error) {
 	return r, err
 }
 
-// exitCodeFor maps a verdict to the exit code: a violated guarantee or a demonstration that did not
-// reproduce fails the run (1); an undecided claim (e.g. linearizability timed out) is never a pass (1).
+// exitCodeFor maps a verdict to the exit code, as `kafkatrial check` does: a violated guarantee or a
+// demonstration that did not reproduce fails the run (1); an undecided claim (linearizability out of time, a
+// partition never read back) is never a pass: the trial could not be judged (3).
 func exitCodeFor(v *checker.Verdict) int {
-	if v.Outcome() == checker.Passed {
+	switch v.Outcome() {
+	case checker.Passed:
 		return ExitOK
+	case checker.Failed:
+		return ExitViolated
 	}
-	return ExitViolated
+	return ExitCannotRun
 }
 
 // CheckDir judges the history of a run directory against the scenario (nil: anomalies only) and returns the
