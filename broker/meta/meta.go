@@ -1,10 +1,3 @@
-// Package meta owns the cluster metadata model of the built-in broker: brokers, topics, partition assignments,
-// leaders, leader epochs and ISRs, and the commands that change them. The controller quorum replicates these
-// commands in its Raft log and applies them with Apply, a pure, deterministic function, so every node's image is
-// the same after the same commands and the election rules are tested without a network.
-//
-// It must never perform I/O, read clocks or draw random numbers: determinism is what makes the replicated
-// metadata agree.
 package meta
 
 import (
