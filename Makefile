@@ -1,0 +1,27 @@
+# The test command of the README and CI: every test under the race detector, then each fuzz target briefly
+# (the decoders of untrusted bytes: Kafka frames, record batches, histories, the stores' recovery).
+FUZZTIME ?= 10s
+GO ?= go
+
+.PHONY: test unit fuzz bench claims
+
+test: unit fuzz
+
+unit:
+	$(GO) test -race -timeout 40m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestDecoding$$' -fuzztime $(FUZZTIME) ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitBatches$$' -fuzztime $(FUZZTIME) ./broker/storage
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./history
+	$(GO) test -run '^$$' -fuzz '^FuzzFileStoreRecover$$' -fuzztime $(FUZZTIME) ./broker/group
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLogs$$' -fuzztime $(FUZZTIME) ./broker/controller
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME) ./broker/controller
+
+# Benchmarks that compare against a reference in the same run (kfake, plain files, plain sockets).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+# The main job: the bundled claims suite on the built-in cluster.
+claims:
+	$(GO) run ./cmd/kafkatrial suite claims --out out/claims --junit out/claims/junit.xml
