@@ -1,0 +1,280 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kafkatrial/kafkatrial/broker/group"
+	"github.com/kafkatrial/kafkatrial/broker/meta"
+	"github.com/kafkatrial/kafkatrial/broker/storage"
+)
+
+// Node is one broker of the built-in cluster: a Kafka-protocol listener, the partitions it hosts, its
+// controller (a Raft voter or observer of the metadata quorum) and its group coordinator.
+//
+// Lifecycle: NewNode, Start, then exactly one of Close (clean), Kill (hard) or LoseUnsynced (power loss).
+// A restart is NewNode on the same Disk and DataDir: the node rebuilds only from what is on disk.
+//
+// Locking: n.mu guards the connection set, the listener and the stopping flag; n.partsMu guards the
+// partition map (each partition has its own lock, see partition.go). Handlers never hold n.mu.
+type Node struct {
+	cfg  Config
+	disk *storage.Disk
+	log  *slog.Logger
+
+	// ctx is cancelled when the node stops; every goroutine and blocked handler watches it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	stopping bool
+	started  bool
+	ln       net.Listener
+	addr     string
+	advHost  string
+	advPort  int32
+	conns    map[net.Conn]struct{}
+
+	partsMu sync.RWMutex
+	parts   map[topicPartition]*partition
+
+	// img is the latest metadata image this node applied (never nil after Start).
+	img atomic.Pointer[meta.Image]
+	// meta is the node's path to the metadata quorum.
+	meta metadataService
+
+	groups     *group.Coordinator
+	groupStore *group.FileStore
+	pids       *producerIDAllocator
+	// hwCheckpoint is the checkpoint read at NewNode: the starting high watermark of each partition.
+	hwCheckpoint map[topicPartition]int64
+}
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// Files of a node below its DataDir.
+const (
+	logsDirName       = "logs"
+	controllerDirName = "controller"
+	groupOffsetsFile  = "group-offsets"
+	producerIDFile    = "producer-id-block"
+)
+
+// NewNode builds a node over disk, recovering every partition log found under cfg.DataDir. It listens to
+// nothing until Start.
+func NewNode(cfg Config, disk *storage.Disk) (*Node, error) {
+	if disk == nil {
+		return nil, errors.New("broker: NewNode needs a Disk")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:   cfg,
+		disk:  disk,
+		log:   cfg.Logger.With("node", cfg.NodeID),
+		conns: map[net.Conn]struct{}{},
+		parts: map[topicPartition]*partition{},
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.hwCheckpoint = n.loadHWCheckpoint()
+	if err := disk.MkdirAll(n.path(logsDirName)); err != nil {
+		return nil, fmt.Errorf("broker: creating the log directory: %w", err)
+	}
+	pids, err := newProducerIDAllocator(disk, n.path(producerIDFile), cfg.NodeID)
+	if err != nil {
+		return nil, fmt.Errorf("broker: loading the producer id block: %w", err)
+	}
+	n.pids = pids
+	n.groupStore, err = group.OpenFileStore(disk, n.path(groupOffsetsFile), false)
+	if err != nil {
+		return nil, fmt.Errorf("broker: opening the group offset store: %w", err)
+	}
+	n.groups, err = group.NewCoordinator(group.Config{Store: n.groupStore, Logger: n.log.With("part", "group")})
+	if err != nil {
+		n.groupStore.Close()
+		return nil, fmt.Errorf("broker: starting the group coordinator: %w", err)
+	}
+	return n, nil
+}
+
+// path returns name inside the node's DataDir.
+func (n *Node) path(name ...string) string {
+	return filepath.Join(append([]string{n.cfg.DataDir}, name...)...)
+}
+
+// Start opens the client listener, starts the controller, registers the node and begins serving.
+func (n *Node) Start() error {
+	n.mu.Lock()
+	if n.started || n.stopping {
+		n.mu.Unlock()
+		return errors.New("broker: Start called twice or after stop")
+	}
+	n.started = true
+	n.mu.Unlock()
+	listen := n.cfg.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	ln, err := listen("tcp", n.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("broker: listening on %s (listeners): %w", n.cfg.ListenAddr, err)
+	}
+	host, port, err := advertisedAddr(ln.Addr().String(), n.cfg.AdvertisedHost, n.cfg.AdvertisedPort)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	n.mu.Lock()
+	n.ln, n.addr, n.advHost, n.advPort = ln, ln.Addr().String(), host, port
+	n.mu.Unlock()
+	if err := n.startMetadata(); err != nil {
+		ln.Close()
+		return err
+	}
+	n.wg.Add(1)
+	go n.acceptLoop(ln)
+	n.log.Info("broker node serving", "addr", n.addr, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	return nil
+}
+
+// advertisedAddr fills the advertised host and port from the listener's address where not configured.
+func advertisedAddr(listenAddr, host string, port int32) (string, int32, error) {
+	h, p, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return "", 0, fmt.Errorf("broker: listener address %q: %w", listenAddr, err)
+	}
+	if host == "" {
+		host = h
+	}
+	if port == 0 {
+		pn, err := strconv.ParseInt(p, 10, 32)
+		if err != nil {
+			return "", 0, fmt.Errorf("broker: listener port %q: %w", p, err)
+		}
+		port = int32(pn)
+	}
+	return host, port, nil
+}
+
+// Addr is the client listener's address ("127.0.0.1:9092"), "" before Start.
+func (n *Node) Addr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.addr
+}
+
+// ID is the node id.
+func (n *Node) ID() int32 { return n.cfg.NodeID }
+
+// advertised is the host and port Metadata gives clients for this node.
+func (n *Node) advertised() (string, int32) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.advHost, n.advPort
+}
+
+// image is the latest metadata image; nil before Start.
+func (n *Node) image() *meta.Image { return n.img.Load() }
+
+// Close stops the node cleanly: leadership moves away (controlled shutdown), connections close, every
+// partition is flushed and checkpointed, and the controller stops.
+func (n *Node) Close() error {
+	if !n.beginStop() {
+		return nil
+	}
+	n.controlledShutdown()
+	n.stopServing()
+	var errs []error
+	if err := n.writeHWCheckpoint(); err != nil {
+		errs = append(errs, err)
+	}
+	n.partsMu.Lock()
+	for tp, p := range n.parts {
+		if err := p.close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing partition %s-%d: %w", tp.topic, tp.partition, err))
+		}
+	}
+	n.parts = map[topicPartition]*partition{}
+	n.partsMu.Unlock()
+	n.groups.Close()
+	if err := n.groupStore.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the group offset store: %w", err))
+	}
+	if err := n.meta.close(); err != nil {
+		errs = append(errs, fmt.Errorf("stopping the controller: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("broker: clean close of node %d: %w", n.cfg.NodeID, err)
+	}
+	n.log.Info("broker node closed cleanly")
+	return nil
+}
+
+// Kill stops the node as a process kill would: no flush, no checkpoint, no goodbye to the controller.
+// Every connection closes and every goroutine stops; what was written to files stays (the page cache
+// survives a process crash), what was only in memory is gone.
+func (n *Node) Kill() {
+	if !n.beginStop() {
+		return
+	}
+	n.stopServing()
+	n.partsMu.Lock()
+	for _, p := range n.parts {
+		p.kill()
+	}
+	n.parts = map[topicPartition]*partition{}
+	n.partsMu.Unlock()
+	n.groups.Close()
+	// The group store is dropped, not closed: closing may flush, and a killed process flushes nothing.
+	n.meta.kill()
+	n.log.Info("broker node killed")
+}
+
+// LoseUnsynced kills the node and then drops everything its disk never fsynced: a power loss.
+func (n *Node) LoseUnsynced() error {
+	n.Kill()
+	if err := n.disk.LoseUnsynced(); err != nil {
+		return fmt.Errorf("broker: power loss on node %d: %w", n.cfg.NodeID, err)
+	}
+	return nil
+}
+
+// beginStop marks the node stopping; false if it already was.
+func (n *Node) beginStop() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopping {
+		return false
+	}
+	n.stopping = true
+	return true
+}
+
+// stopServing closes the listener and every connection, cancels every handler and waits for the node's
+// goroutines.
+func (n *Node) stopServing() {
+	n.mu.Lock()
+	if n.ln != nil {
+		n.ln.Close()
+	}
+	for c := range n.conns {
+		c.Close()
+	}
+	n.mu.Unlock()
+	n.cancel()
+	n.wg.Wait()
+}

@@ -1,0 +1,129 @@
+package broker
+
+// Produce, versions 3-9 (record batch v2 only, which v3 introduced). Each partition's Records must be exactly
+// one valid batch (header and CRC-32C checked, records never decoded), as Kafka requires for magic 2. The batch
+// is appended as raw bytes: only its base offset and partition leader epoch are patched. acks=0 gets no
+// response at all, acks=1 is answered once the leader appended, acks=-1 once the high watermark passed the
+// batch (the ISR has it), with NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas. An idempotent
+// retry (same producer id, epoch and sequence range as one of the producer's last 5 batches) is answered with
+// its original offset and no error; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, a stale epoch
+// INVALID_PRODUCER_EPOCH.
+// Deliberate differences: no transactions (a transactional batch or a TransactionID gets
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), no compression validation or recompression (batches are stored as
+// sent, as Kafka does when the topic's compression.type is "producer"), LogAppendTime is always -1 (the
+// CreateTime message timestamp type), no quotas (throttle 0).
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kafkatrial/kafkatrial/broker/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { registerHandler(kmsg.Produce, 3, 9, (*Node).handleProduce) }
+
+// magicOffset is the position of the magic byte in a record batch.
+const magicOffset = 16
+
+// hwWait is one acks=all partition waiting for its high watermark.
+type hwWait struct {
+	p      *partition
+	resp   *kmsg.ProduceResponseTopicPartition
+	target int64
+	epoch  int32
+}
+
+func (n *Node) handleProduce(cc *connCtx, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var waits []hwWait
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			w, err := n.producePartition(req, rt.Topic, rp, sp)
+			if err != nil {
+				n.log.Error("produce failed on the log", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+			}
+			if w.p != nil {
+				waits = append(waits, w)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	// acks=all: wait for the ISR. Appends happened above, so every partition replicates concurrently.
+	if len(waits) > 0 {
+		deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+		for _, w := range waits {
+			// Addresses into resp stay valid: resp.Topics is not appended to any more.
+			if code := w.p.waitForHW(cc.ctx, w.target, w.epoch, time.Until(deadline)); code != 0 {
+				w.resp.ErrorCode, w.resp.BaseOffset = code, -1
+			}
+		}
+	}
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// producePartition appends one partition's batch and fills sp; for acks=all it returns what to wait for.
+func (n *Node) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.ProduceRequestTopicPartition,
+	sp *kmsg.ProduceResponseTopicPartition) (hwWait, error) {
+	sp.BaseOffset = -1
+	fail := func(code int16, msg string) (hwWait, error) {
+		sp.ErrorCode = code
+		if msg != "" && req.Version >= 8 {
+			sp.ErrorMessage = &msg
+		}
+		return hwWait{}, nil
+	}
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		return fail(kerr.InvalidRequiredAcks.Code, "")
+	}
+	if req.TransactionID != nil {
+		return fail(kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not supported by the built-in broker")
+	}
+	p := n.partition(topic, rp.Partition)
+	if p == nil {
+		if _, ok := n.image().Partition(topic, rp.Partition); ok {
+			return fail(kerr.NotLeaderForPartition.Code, "")
+		}
+		return fail(kerr.UnknownTopicOrPartition.Code, "")
+	}
+	if len(rp.Records) > magicOffset && rp.Records[magicOffset] != 2 {
+		return fail(kerr.UnsupportedForMessageFormat.Code, "only record batch v2 (magic 2) is accepted")
+	}
+	h, err := storage.ParseBatch(rp.Records)
+	if err != nil {
+		return fail(kerr.CorruptMessage.Code, err.Error())
+	}
+	if h.Size() != len(rp.Records) {
+		return fail(kerr.InvalidRecord.Code, "a produce request must carry exactly one record batch per partition")
+	}
+	if h.IsTransactional() || h.IsControl() {
+		return fail(kerr.TransactionalIDAuthorizationFailed.Code, "transactional and control batches are not accepted")
+	}
+	if h.NumRecords != h.LastOffsetDelta+1 || h.NumRecords <= 0 {
+		return fail(kerr.InvalidRecord.Code, "record count does not match the last offset delta")
+	}
+	res, err := p.appendLeader(rp.Records, h, req.Acks == -1)
+	sp.LogStartOffset = res.logStart
+	if err != nil {
+		sp.ErrorCode = res.code
+		return hwWait{}, fmt.Errorf("producing to %s-%d: %w", topic, rp.Partition, err)
+	}
+	if res.code != 0 {
+		return fail(res.code, "")
+	}
+	sp.BaseOffset = res.base
+	if req.Acks != -1 {
+		return hwWait{}, nil
+	}
+	return hwWait{p: p, resp: sp, target: res.last + 1, epoch: res.epoch}, nil
+}
