@@ -356,8 +356,8 @@ func (s *Scenario) Validate() error {
 		if *p.EnableIdempotence && p.Acks != "all" && p.Acks != "-1" {
 			return fmt.Errorf("%s.enable.idempotence: true needs acks=all (set enable.idempotence: false for acks=%s)", where, p.Acks)
 		}
-		if *p.EnableIdempotence && p.MaxInFlightRequestsPerConnection > 5 {
-			return fmt.Errorf("%s.max.in.flight.requests.per.connection: %d (at most 5 with idempotence)", where, p.MaxInFlightRequestsPerConnection)
+		if *p.EnableIdempotence && p.MaxInFlightRequestsPerConnection != 5 {
+			return fmt.Errorf("%s.max.in.flight.requests.per.connection: %d (franz-go keeps 5 requests in flight with idempotence; set enable.idempotence: false to bound it)", where, p.MaxInFlightRequestsPerConnection)
 		}
 		if *p.Retries < 0 || p.MaxInFlightRequestsPerConnection < 1 || p.BatchSize < 1 || p.Rate < 0 {
 			return fmt.Errorf("%s: retries, max.in.flight.requests.per.connection, batch.size and rate must be positive", where)
