@@ -24,9 +24,9 @@ func AppendJSON(b []byte, o *Op) []byte {
 	b = append(b, `,"process":`...)
 	b = strconv.AppendInt(b, int64(o.Process), 10)
 	b = append(b, `,"type":`...)
-	b = strconv.AppendQuote(b, string(o.Type))
+	b = appendString(b, string(o.Type))
 	b = append(b, `,"f":`...)
-	b = strconv.AppendQuote(b, string(o.F))
+	b = appendString(b, string(o.F))
 	if o.Topic != "" {
 		b = append(b, `,"topic":`...)
 		b = appendString(b, o.Topic)

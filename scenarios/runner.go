@@ -264,9 +264,6 @@ func CheckDir(dir string, s *Scenario) (*checker.Verdict, error) {
 	opts := checker.Options{VisualizeDir: dir}
 	if s != nil {
 		opts.Scenario, opts.Seed, opts.Expect, opts.LinearizabilityTimeout = s.ID, s.Seed, s.Expect, s.LinearizabilityTimeout
-		for _, t := range s.Topics {
-			opts.Topics = append(opts.Topics, t.Name)
-		}
 	}
 	v, err := checker.Check(hres.Ops, opts)
 	if err != nil {

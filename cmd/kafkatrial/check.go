@@ -4,17 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 
 	"github.com/kafkatrial/kafkatrial/checker"
-	"github.com/kafkatrial/kafkatrial/history"
+	"github.com/kafkatrial/kafkatrial/scenarios"
 )
 
 func init() {
@@ -43,93 +40,27 @@ Exit codes: 0 every claim held; 1 a claim failed (a guarantee violated or a demo
 	return cmd
 }
 
-// runCheck re-judges one run directory and maps the verdict to an exit code.
+// runCheck re-judges one run directory (scenarios.Recheck) and maps the verdict to an exit code.
 func runCheck(stdout, stderr io.Writer, dir string, timeout time.Duration) error {
-	if st, err := os.Stat(dir); err != nil {
-		return withCode(exitUsage, fmt.Errorf("check: run directory: %w", err))
-	} else if !st.IsDir() {
-		return withCode(exitUsage, fmt.Errorf("check: %s is not a directory", dir))
-	}
-	res, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
+	v, ops, err := scenarios.Recheck(dir, timeout)
 	if err != nil {
-		var le *history.LineError
-		if errors.As(err, &le) || errors.Is(err, fs.ErrNotExist) {
-			return withCode(exitUsage, fmt.Errorf("check: %w", err))
+		var ee *scenarios.ExitError
+		if errors.As(err, &ee) {
+			return withCode(ee.Code, ee.Err)
 		}
-		return withCode(exitCannotRun, fmt.Errorf("check: %w", err))
+		return withCode(exitCannotRun, err)
 	}
-	opts := checker.Options{LinearizabilityTimeout: timeout, VisualizeDir: dir}
-	scenarioPath := filepath.Join(dir, "scenario.yaml")
-	if _, err := os.Stat(scenarioPath); err == nil {
-		head, err := readScenarioHead(scenarioPath)
-		if err != nil {
-			return withCode(exitUsage, fmt.Errorf("check: %w", err))
-		}
-		if err := checker.ValidateExpect(head.Expect); err != nil {
-			return withCode(exitUsage, fmt.Errorf("check: %s: %w", scenarioPath, err))
-		}
-		opts.Scenario, opts.Seed, opts.Expect = head.ID, head.Seed, head.Expect
-		if opts.Scenario == "" {
-			opts.Scenario = head.Name
+	for _, n := range v.Notes {
+		if strings.Contains(n, "torn") {
+			fmt.Fprintln(stderr, "kafkatrial: note:", n)
 		}
 	}
-	if err := removeStalePages(filepath.Join(dir, "linearizability")); err != nil {
-		return withCode(exitCannotRun, fmt.Errorf("check: %w", err))
-	}
-	v, err := checker.Check(res.Ops, opts)
-	if err != nil {
-		return withCode(exitCannotRun, fmt.Errorf("check: %w", err))
-	}
-	if res.TornTail {
-		note := "history.jsonl: the last line was torn (the writer stopped mid-line) and was dropped"
-		v.Notes = append(v.Notes, note)
-		fmt.Fprintln(stderr, "kafkatrial: note:", note)
-	}
-	out := filepath.Join(dir, "verdict.json")
-	if err := v.WriteFile(out); err != nil {
-		return withCode(exitCannotRun, fmt.Errorf("check: %w", err))
-	}
-	printVerdict(stdout, v, len(res.Ops), out)
+	printVerdict(stdout, v, ops, filepath.Join(dir, "verdict.json"))
 	switch v.Outcome() {
 	case checker.Failed:
 		return withCode(exitViolated, fmt.Errorf("check: claims failed: %s", failedClaims(v)))
 	case checker.Undecided:
 		return withCode(exitCannotRun, fmt.Errorf("check: undecided: %s", failedClaims(v)))
-	}
-	return nil
-}
-
-// scenarioHead is the part of scenario.yaml the checker needs. The scenarios package owns the full format;
-// this reads only these keys, ignoring the rest, so it can be swapped for that package's decoder.
-type scenarioHead struct {
-	ID     string            `yaml:"id"`
-	Name   string            `yaml:"name"`
-	Seed   int64             `yaml:"seed"`
-	Expect map[string]string `yaml:"expect"`
-}
-
-func readScenarioHead(path string) (scenarioHead, error) {
-	var h scenarioHead
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return h, fmt.Errorf("reading scenario: %w", err)
-	}
-	if err := yaml.Unmarshal(b, &h); err != nil {
-		return h, fmt.Errorf("reading scenario %s: %w", path, err)
-	}
-	return h, nil
-}
-
-// removeStalePages deletes the visualizations of an earlier check, so the directory matches the new verdict.
-func removeStalePages(dir string) error {
-	pages, err := filepath.Glob(filepath.Join(dir, "*.html"))
-	if err != nil {
-		return fmt.Errorf("listing old linearizability pages: %w", err)
-	}
-	for _, p := range pages {
-		if err := os.Remove(p); err != nil {
-			return fmt.Errorf("removing old linearizability page: %w", err)
-		}
 	}
 	return nil
 }

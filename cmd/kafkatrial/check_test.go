@@ -60,7 +60,7 @@ func TestCheckCommandExitCodes(t *testing.T) {
 		{"good", func(t *testing.T) string { return runDir(t, golden(t, "lost-write-near-miss"), lostWriteGuarantee) }, exitOK, "", true, "acksall-safe-leader-kill"},
 		{"violating", func(t *testing.T) string { return runDir(t, golden(t, "lost-write"), lostWriteGuarantee) }, exitViolated, "lost-write violated", true, "acksall-safe-leader-kill"},
 		{"demonstration-not-reproduced", func(t *testing.T) string {
-			return runDir(t, golden(t, "lost-write-near-miss"), "id: acks1\nexpect: {lost-write: some}\n")
+			return runDir(t, golden(t, "lost-write-near-miss"), "id: acks1\nworkload: {producers: [{}]}\nexpect: {lost-write: some}\n")
 		}, exitViolated, "not-reproduced", true, "acks1"},
 		{"no-scenario", func(t *testing.T) string { return runDir(t, golden(t, "lost-write"), "") }, exitOK, "", true, ""},
 		{"corrupt", func(t *testing.T) string { return runDir(t, strings.Join(lines, ""), lostWriteGuarantee) }, exitUsage, "line 3", false, ""},
@@ -70,7 +70,7 @@ func TestCheckCommandExitCodes(t *testing.T) {
 		{"missing-dir", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, exitUsage, "run directory", false, ""},
 		{"missing-history", func(t *testing.T) string { return t.TempDir() }, exitUsage, "history.jsonl", false, ""},
 		{"bad-expect", func(t *testing.T) string {
-			return runDir(t, golden(t, "lost-write"), "id: x\nexpect: {lost-writes: none}\n")
+			return runDir(t, golden(t, "lost-write"), "id: x\nworkload: {producers: [{}]}\nexpect: {lost-writes: none}\n")
 		}, exitUsage, "unknown anomaly", false, ""},
 	}
 	for _, tc := range tests {
