@@ -29,6 +29,9 @@ func init() {
 			if err := applySets(s, f.sets); err != nil {
 				return withCode(exitUsage, err)
 			}
+			if err := f.applyTarget(s); err != nil {
+				return withCode(exitUsage, err)
+			}
 			var vs []scenarios.Vary
 			for _, v := range vary {
 				pv, err := scenarios.ParseVary(v)

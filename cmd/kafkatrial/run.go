@@ -16,18 +16,22 @@ import (
 
 // runFlags are shared by run, suite and matrix.
 type runFlags struct {
-	seed    int64
-	out     string
-	target  string
-	sets    []string
-	quiet   bool
-	verbose bool
+	bootstrap      []string
+	externalConfig string
+	seed           int64
+	out            string
+	target         string
+	sets           []string
+	quiet          bool
+	verbose        bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command, withSet bool) {
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed driving faults, targets and workload choices (0: the scenario's, else random)")
 	cmd.Flags().StringVar(&f.out, "out", "", "output directory (default out/<id>-<seed>)")
 	cmd.Flags().StringVar(&f.target, "target", "", "builtin (default), docker or external")
+	cmd.Flags().StringSliceVar(&f.bootstrap, "bootstrap", nil, "host:port,... of a cluster kafkatrial did not start (implies --target external)")
+	cmd.Flags().StringVar(&f.externalConfig, "external-config", "", "YAML file of fault commands for --target external (see target/external/example.yaml)")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print only the reproduce line and the outcome")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print cluster and client logs to stderr")
 	if withSet {
@@ -72,6 +76,27 @@ func interruptible() (context.Context, func()) {
 	return ctx, stop
 }
 
+// applyTarget points the scenario at an external cluster when --bootstrap is given.
+func (f *runFlags) applyTarget(s *scenarios.Scenario) error {
+	if f.externalConfig != "" {
+		if _, err := os.Stat(f.externalConfig); err != nil {
+			return fmt.Errorf("--external-config: %w", err)
+		}
+		// The external target reads its command file from this variable (target/external/doc.go).
+		os.Setenv("KAFKATRIAL_EXTERNAL_CONFIG", f.externalConfig)
+	}
+	if len(f.bootstrap) > 0 {
+		s.Cluster.Bootstrap = f.bootstrap
+		if f.target == "" {
+			f.target = "external"
+		}
+	}
+	if f.target == "external" && len(s.Cluster.Bootstrap) == 0 {
+		return fmt.Errorf("--target external needs --bootstrap host:port,...")
+	}
+	return nil
+}
+
 func applySets(s *scenarios.Scenario, sets []string) error {
 	for _, kv := range sets {
 		k, v, ok := cutKV(kv)
@@ -113,6 +138,9 @@ func init() {
 				return withCode(exitUsage, err)
 			}
 			if err := applySets(s, f.sets); err != nil {
+				return withCode(exitUsage, err)
+			}
+			if err := f.applyTarget(s); err != nil {
 				return withCode(exitUsage, err)
 			}
 			ctx, stop := interruptible()

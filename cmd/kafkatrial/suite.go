@@ -36,6 +36,9 @@ func init() {
 				if err := applySets(s, f.sets); err != nil {
 					return withCode(exitUsage, fmt.Errorf("%s: %w", s.ID, err))
 				}
+				if err := f.applyTarget(s); err != nil {
+					return withCode(exitUsage, err)
+				}
 			}
 			ctx, stop := interruptible()
 			defer stop()
