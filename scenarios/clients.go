@@ -160,9 +160,10 @@ func (c *clientSet) retire(p *workloads.Producer) {
 func (c *clientSet) RestartProducer(ctx context.Context, name string) error {
 	c.mu.Lock()
 	_, running := c.producers[name]
+	stopped := c.stopped
 	c.mu.Unlock()
-	if running {
-		return nil
+	if running || stopped {
+		return nil // a client crashed near the end is not restarted after the workload is over
 	}
 	return c.startProducer(name)
 }
@@ -181,9 +182,10 @@ func (c *clientSet) CrashConsumer(ctx context.Context, name string) error {
 func (c *clientSet) RestartConsumer(ctx context.Context, name string) error {
 	c.mu.Lock()
 	_, running := c.consumers[name]
+	stopped := c.stopped
 	c.mu.Unlock()
-	if running {
-		return nil
+	if running || stopped {
+		return nil // a client crashed near the end is not restarted after the workload is over
 	}
 	return c.startConsumer(name)
 }
@@ -211,8 +213,12 @@ func (c *clientSet) LeaveConsumer(ctx context.Context, name string) error {
 	c.mu.Lock()
 	cons := c.consumers[name]
 	delete(c.consumers, name)
+	stopped := c.stopped
 	c.mu.Unlock()
 	if cons == nil {
+		if stopped {
+			return nil // the workload already closed every consumer
+		}
 		return fmt.Errorf("%s is not running", name)
 	}
 	return cons.Close()

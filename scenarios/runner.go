@@ -193,7 +193,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	}
 	st.phase("stopping workload")
 	stopWorkload()
-	clientErr := clients.stop(5 * time.Second)
+	clientErr := clients.stop(2 * time.Second)
 
 	st.phase("heal")
 	hctx, hcancel := context.WithTimeout(context.Background(), s.Nemesis.HealTimeout+5*time.Second)
@@ -322,6 +322,9 @@ func startClients(c *clientSet, s *Scenario, seed int64) error {
 			cfg.IsolationLevel = g.IsolationLevel
 			cfg.AutoOffsetReset = g.AutoOffsetReset
 			cfg.SessionTimeout = g.SessionTimeoutMs.D()
+			// Kafka's rule of thumb (heartbeat.interval.ms at most a third of the session) keeps short trial
+			// sessions valid; franz-go's 3s default would exceed a 2s session.
+			cfg.Opts = append(cfg.Opts, kgo.HeartbeatInterval(cfg.SessionTimeout/3))
 			cfg.Strategy = g.Commit
 			if g.Commit == "with-results" {
 				cfg.Strategy = workloads.StrategyDirect

@@ -25,7 +25,7 @@ type Scenario struct {
 	Seed int64 `yaml:"seed,omitempty"`
 	// Target is builtin (default), docker or external.
 	Target string `yaml:"target,omitempty"`
-	// Warmup runs the workload before any fault (default 2s). Duration is how long the workload runs after
+	// Warmup runs the workload before any fault (default 1s). Duration is how long the workload runs after
 	// warm-up (default 20s); faults are scheduled relative to the end of warm-up.
 	Warmup   time.Duration `yaml:"warmup,omitempty"`
 	Duration time.Duration `yaml:"duration,omitempty"`
@@ -193,7 +193,7 @@ func (s *Scenario) ApplyDefaults() {
 	if s.Target == "" {
 		s.Target = "builtin"
 	}
-	setDur(&s.Warmup, 2*time.Second)
+	setDur(&s.Warmup, time.Second)
 	setDur(&s.Duration, 20*time.Second)
 	setDur(&s.FinalReadTimeout, 30*time.Second)
 	setDur(&s.LinearizabilityTimeout, 30*time.Second)

@@ -258,31 +258,38 @@ func (c *Consumer) simulateWork() bool {
 	return c.dead.Err() == nil
 }
 
-// process does the work and records the process op; false if the process died first.
+// process handles a poll's records one at a time, as an application does: each record's work, then its process
+// op. A crash therefore lands between records as often as anywhere else, leaving part of a poll processed and
+// none of it committed (at-least-once) or all of it committed (at-most-once). False if the process died first.
 func (c *Consumer) process(b pollBatch) bool {
-	if !c.simulateWork() {
-		return false
+	for i := range b.records {
+		if !c.simulateWork() {
+			return false
+		}
+		c.s.event(history.Op{F: history.Process, Records: b.records[i : i+1]}, history.OK)
+		c.stats.processed.Add(1)
 	}
-	c.s.event(history.Op{F: history.Process, Records: b.records}, history.OK)
-	c.stats.processed.Add(int64(len(b.records)))
 	return true
 }
 
-// processDirect does the work and stores results and offsets in one atomic write, then records the process
-// and the commit it amounts to.
+// processDirect handles a poll's records one at a time, storing each result with its offset in one atomic
+// write, then recording the process and the commit it amounts to.
 func (c *Consumer) processDirect(b pollBatch) {
-	if !c.simulateWork() {
-		return
+	for i := range b.records {
+		if !c.simulateWork() {
+			return
+		}
+		rec := b.records[i : i+1]
+		positions, err := c.cfg.Store.Apply(rec)
+		if err != nil {
+			c.s.event(history.Op{F: history.Process, Records: rec, Error: err.Error()}, history.Fail)
+			return
+		}
+		c.s.event(history.Op{F: history.Process, Records: rec}, history.OK)
+		c.s.event(history.Op{F: history.Commit, Offsets: positions, Group: c.cfg.group()}, history.OK)
+		c.stats.processed.Add(1)
+		c.stats.commits.Add(1)
 	}
-	positions, err := c.cfg.Store.Apply(b.records)
-	if err != nil {
-		c.s.event(history.Op{F: history.Process, Records: b.records, Error: err.Error()}, history.Fail)
-		return
-	}
-	c.s.event(history.Op{F: history.Process, Records: b.records}, history.OK)
-	c.s.event(history.Op{F: history.Commit, Offsets: positions, Group: c.cfg.group()}, history.OK)
-	c.stats.processed.Add(int64(len(b.records)))
-	c.stats.commits.Add(1)
 }
 
 // commitSync commits a batch's offsets and waits for the outcome (recorded by onCommitted).

@@ -58,7 +58,7 @@ type ConsumerConfig struct {
 	Strategy string `yaml:"commit.strategy"`
 	// Processing is inline or buffered. Default inline.
 	Processing string `yaml:"processing"`
-	// ProcessTime is the simulated work per processed poll. Default 0.
+	// ProcessTime is the simulated work per processed record (records are processed one at a time). Default 0.
 	ProcessTime time.Duration `yaml:"process.time.ms"`
 	// BufferPolls bounds the polls the buffered style holds before polling blocks. Default 64.
 	BufferPolls int `yaml:"buffer.polls"`

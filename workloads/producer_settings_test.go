@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -221,9 +222,16 @@ func TestCompressionCodecUsed(t *testing.T) {
 		cfg := DefaultProducerConfig(testTopic, 1)
 		cfg.CompressionType, cfg.Rate, cfg.Count = codec, 0, 100
 		p, probe := runProducer(t, seeds, h, cfg)
-		probe.mu.Lock()
-		got := probe.codecs
-		probe.mu.Unlock()
+		// kgo runs OnProduceBatchWritten after it finishes the records' promises, so the hook may trail Close.
+		var got map[uint8]int
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			probe.mu.Lock()
+			got = maps.Clone(probe.codecs)
+			probe.mu.Unlock()
+			if len(got) > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
 		if len(got) != 1 || got[codes[codec]] == 0 {
 			t.Fatalf("compression.type=%s: batches by codec %v", codec, got)
 		}
