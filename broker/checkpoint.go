@@ -121,6 +121,9 @@ func (n *Node) checkpointLoop() {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+			if n.gate.wait(n.ctx) != nil {
+				return
+			}
 			if err := n.writeHWCheckpoint(); err != nil {
 				n.log.Warn("periodic high watermark checkpoint failed", "err", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kafkatrial/kafkatrial/broker/controller"
@@ -39,6 +40,11 @@ type Config struct {
 	// plain net.Listen / net.Dialer.
 	Listen func(network, addr string) (net.Listener, error)                  `yaml:"-"`
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error) `yaml:"-"`
+	// ControllerListen and ControllerDial carry the controller quorum's traffic (Raft and forwarded
+	// proposals) when set; nil means Listen and Dial. Separate hooks let a fault cut broker traffic (client
+	// requests, replica fetches) while the quorum stays connected, or the other way round.
+	ControllerListen func(network, addr string) (net.Listener, error)                  `yaml:"-"`
+	ControllerDial   func(ctx context.Context, network, addr string) (net.Conn, error) `yaml:"-"`
 	// Logger receives the node's events; nil discards.
 	Logger *slog.Logger `yaml:"-"`
 	// MaxFrameBytes [socket.request.max.bytes] bounds one request frame; default 100 MiB, at least 1 KiB.
@@ -72,16 +78,73 @@ type TopicDefaults struct {
 	AutoCreateTopicsEnable bool `yaml:"auto.create.topics.enable"`
 }
 
-// Timing holds the intervals of a node's periodic work.
+// Timing holds the intervals of a node's periodic work and its failure detection. Zero fields take the
+// trial profile (TrialTiming): a dead broker is fenced and its partitions re-elected within about a second, and
+// a stuck follower leaves the ISR after one second, so a trial sees many failovers. KafkaTiming is Kafka's own
+// defaults, one assignment away (Config.Timing = KafkaTiming()).
 type Timing struct {
-	// HWCheckpointInterval [replica.high.watermark.checkpoint.interval.ms]; default 5s.
+	// HWCheckpointInterval [replica.high.watermark.checkpoint.interval.ms]; default 5s (Kafka's).
 	HWCheckpointInterval time.Duration `yaml:"replica.high.watermark.checkpoint.interval.ms"`
 	// Controller is the metadata quorum's timing (Raft timeouts, broker.heartbeat.interval.ms,
 	// broker.session.timeout.ms); zero fields take controller.TrialTiming's values.
 	Controller controller.Timing `yaml:"controller"`
 	// RequestTimeout bounds a metadata proposal made on a client's behalf (CreateTopics and the like) when
-	// the request carries no timeout of its own; default 30s.
+	// the request carries no timeout of its own, and an AlterPartition; default 30s.
 	RequestTimeout time.Duration `yaml:"request.timeout.ms"`
+	// ReplicaLagTimeMax [replica.lag.time.max.ms]: a follower not caught up for this long leaves the ISR.
+	// Trial 1s, Kafka 30s.
+	ReplicaLagTimeMax time.Duration `yaml:"replica.lag.time.max.ms"`
+	// ReplicaFetchWaitMax [replica.fetch.wait.max.ms]: a follower's fetch long-polls this long at most. Must be
+	// below ReplicaLagTimeMax (an idle follower must fetch often enough to stay in sync). Trial 250ms, Kafka 500ms.
+	ReplicaFetchWaitMax time.Duration `yaml:"replica.fetch.wait.max.ms"`
+	// ReplicaSocketTimeout [replica.socket.timeout.ms] bounds a follower's fetch round trip beyond its wait
+	// (a leader behind a stalled network is given up on and dialled again). Trial 2s, Kafka 30s.
+	ReplicaSocketTimeout time.Duration `yaml:"replica.socket.timeout.ms"`
+	// ReplicaFetchBackoff [replica.fetch.backoff.ms]: a follower's pause after a failed fetch. Trial 100ms,
+	// Kafka 1s.
+	ReplicaFetchBackoff time.Duration `yaml:"replica.fetch.backoff.ms"`
+	// GroupInitialRebalanceDelay [group.initial.rebalance.delay.ms]; trial 100ms, Kafka 3s.
+	GroupInitialRebalanceDelay time.Duration `yaml:"group.initial.rebalance.delay.ms"`
+	// GroupMinSessionTimeout [group.min.session.timeout.ms]; trial 500ms (trials use 2s sessions), Kafka 6s.
+	GroupMinSessionTimeout time.Duration `yaml:"group.min.session.timeout.ms"`
+	// GroupMaxSessionTimeout [group.max.session.timeout.ms]; 30m in both profiles (Kafka's).
+	GroupMaxSessionTimeout time.Duration `yaml:"group.max.session.timeout.ms"`
+}
+
+// TrialTiming is the profile zero Timing fields take: failure detected and a new leader elected within about
+// a second (controller.TrialTiming fences a silent broker after 600ms; Raft re-elects a dead controller in
+// 0.5-1s), followers out of the ISR one second after they stop keeping up.
+func TrialTiming() Timing {
+	return Timing{
+		HWCheckpointInterval:       DefaultHWCheckpointInterval,
+		Controller:                 controller.TrialTiming(),
+		RequestTimeout:             DefaultRequestTimeout,
+		ReplicaLagTimeMax:          time.Second,
+		ReplicaFetchWaitMax:        250 * time.Millisecond,
+		ReplicaSocketTimeout:       2 * time.Second,
+		ReplicaFetchBackoff:        100 * time.Millisecond,
+		GroupInitialRebalanceDelay: 100 * time.Millisecond,
+		GroupMinSessionTimeout:     500 * time.Millisecond,
+		GroupMaxSessionTimeout:     30 * time.Minute,
+	}
+}
+
+// KafkaTiming is Kafka's default timing: replica.lag.time.max.ms=30000, replica.fetch.wait.max.ms=500,
+// replica.socket.timeout.ms=30000, replica.fetch.backoff.ms=1000, group.initial.rebalance.delay.ms=3000,
+// group.min.session.timeout.ms=6000, group.max.session.timeout.ms=1800000 and the controller's KafkaDefaults.
+func KafkaTiming() Timing {
+	return Timing{
+		HWCheckpointInterval:       DefaultHWCheckpointInterval,
+		Controller:                 controller.KafkaDefaults(),
+		RequestTimeout:             DefaultRequestTimeout,
+		ReplicaLagTimeMax:          30 * time.Second,
+		ReplicaFetchWaitMax:        500 * time.Millisecond,
+		ReplicaSocketTimeout:       30 * time.Second,
+		ReplicaFetchBackoff:        time.Second,
+		GroupInitialRebalanceDelay: 3 * time.Second,
+		GroupMinSessionTimeout:     6 * time.Second,
+		GroupMaxSessionTimeout:     30 * time.Minute,
+	}
 }
 
 // Defaults (Kafka's, unless noted on the field).
@@ -127,12 +190,17 @@ func (c Config) withDefaults() Config {
 	if d.LogSegmentBytes == 0 {
 		d.LogSegmentBytes = DefaultSegmentBytes
 	}
-	t := &c.Timing
-	if t.HWCheckpointInterval == 0 {
-		t.HWCheckpointInterval = DefaultHWCheckpointInterval
-	}
-	if t.RequestTimeout == 0 {
-		t.RequestTimeout = DefaultRequestTimeout
+	t, def := &c.Timing, TrialTiming()
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&t.HWCheckpointInterval, &def.HWCheckpointInterval}, {&t.RequestTimeout, &def.RequestTimeout},
+		{&t.ReplicaLagTimeMax, &def.ReplicaLagTimeMax}, {&t.ReplicaFetchWaitMax, &def.ReplicaFetchWaitMax},
+		{&t.ReplicaSocketTimeout, &def.ReplicaSocketTimeout}, {&t.ReplicaFetchBackoff, &def.ReplicaFetchBackoff},
+		{&t.GroupInitialRebalanceDelay, &def.GroupInitialRebalanceDelay},
+		{&t.GroupMinSessionTimeout, &def.GroupMinSessionTimeout}, {&t.GroupMaxSessionTimeout, &def.GroupMaxSessionTimeout},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
 	}
 	return c
 }
@@ -194,6 +262,26 @@ func (c Config) validate() error {
 	if t.RequestTimeout <= 0 {
 		bad("request.timeout.ms", "%v is not positive", t.RequestTimeout)
 	}
+	if t.ReplicaLagTimeMax <= 0 {
+		bad("replica.lag.time.max.ms", "%v is not positive", t.ReplicaLagTimeMax)
+	}
+	if t.ReplicaFetchWaitMax <= 0 || t.ReplicaFetchWaitMax >= t.ReplicaLagTimeMax {
+		bad("replica.fetch.wait.max.ms", "%v must be positive and below replica.lag.time.max.ms %v",
+			t.ReplicaFetchWaitMax, t.ReplicaLagTimeMax)
+	}
+	if t.ReplicaSocketTimeout < t.ReplicaFetchWaitMax {
+		bad("replica.socket.timeout.ms", "%v is below replica.fetch.wait.max.ms %v", t.ReplicaSocketTimeout, t.ReplicaFetchWaitMax)
+	}
+	if t.ReplicaFetchBackoff < 0 {
+		bad("replica.fetch.backoff.ms", "%v is negative", t.ReplicaFetchBackoff)
+	}
+	if t.GroupInitialRebalanceDelay < 0 {
+		bad("group.initial.rebalance.delay.ms", "%v is negative", t.GroupInitialRebalanceDelay)
+	}
+	if t.GroupMinSessionTimeout <= 0 || t.GroupMaxSessionTimeout < t.GroupMinSessionTimeout {
+		bad("group.min.session.timeout.ms", "%v must be positive and at most group.max.session.timeout.ms %v",
+			t.GroupMinSessionTimeout, t.GroupMaxSessionTimeout)
+	}
 	return errors.Join(errs...)
 }
 
@@ -212,4 +300,28 @@ func (d TopicDefaults) clusterDefaults() map[string]string {
 		m[meta.ConfigFlushMs] = strconv.FormatInt(math.MaxInt64, 10)
 	}
 	return m
+}
+
+// ParseVoters parses controller.quorum.voters in Kafka's form "1@host:port,2@host:port"; "" gives nil (a
+// single-voter quorum).
+func ParseVoters(s string) (map[int32]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[int32]string{}
+	for _, part := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "@")
+		n, err := strconv.ParseInt(id, 10, 32)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("controller.quorum.voters entry %q is not id@host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("controller.quorum.voters entry %q: %w", part, err)
+		}
+		if _, dup := out[int32(n)]; dup {
+			return nil, fmt.Errorf("controller.quorum.voters names node %d twice", n)
+		}
+		out[int32(n)] = addr
+	}
+	return out, nil
 }

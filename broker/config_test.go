@@ -3,6 +3,7 @@ package broker
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigValidateNamesTheKey(t *testing.T) {
@@ -18,6 +19,9 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		{"log.flush.interval.ms", func(c *Config) { c.Defaults.LogFlushInterval = -1 }},
 		{"controller.quorum.voters", func(c *Config) { c.Voters = map[int32]string{2: "127.0.0.1:1"} }},
 		{"controller.quorum.voters", func(c *Config) { c.Voters = map[int32]string{1: "127.0.0.1:0"} }},
+		{"replica.fetch.wait.max.ms", func(c *Config) { c.Timing.ReplicaFetchWaitMax = 2 * time.Second }},
+		{"replica.lag.time.max.ms", func(c *Config) { c.Timing.ReplicaLagTimeMax = -time.Second }},
+		{"group.min.session.timeout.ms", func(c *Config) { c.Timing.GroupMinSessionTimeout = time.Hour }},
 	}
 	for _, c := range cases {
 		cfg := Config{NodeID: 1}
@@ -29,5 +33,8 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 	}
 	if err := (Config{NodeID: 1}).withDefaults().validate(); err != nil {
 		t.Fatalf("defaults must be valid: %v", err)
+	}
+	if err := (Config{NodeID: 1, Timing: KafkaTiming()}).withDefaults().validate(); err != nil {
+		t.Fatalf("Kafka's timing must be valid: %v", err)
 	}
 }

@@ -8,8 +8,10 @@ package broker
 // holds them (raw bytes). CurrentLeaderEpoch (v9+) fences stale or future epochs; LastFetchedEpoch (v12)
 // is checked against the leader-epoch cache and a divergence is answered with DivergingEpoch and no records.
 // read_committed sees the same as read_uncommitted (no transactions): LastStableOffset = high watermark.
-// Follower fetches (ReplicaID >= 0) read up to the log end and report the follower's log end offset to the
-// partition (the leader's side of replication, which issue 3 completes with ISR changes).
+// Follower fetches (ReplicaID >= 0, the replica fetchers of fetcher.go) read up to the log end; the fetch
+// offset is the follower's log end offset, which the leader's replica.Leader records (ISR expansion, high
+// watermark), unless LastFetchedEpoch shows the follower's log diverged (DivergingEpoch, nothing recorded).
+// A fetch from a broker that is not a replica gets UNKNOWN_LEADER_EPOCH, as Kafka answers it.
 // Deliberate differences: no incremental fetch sessions (every response is a full one with SessionID 0,
 // which Kafka also answers when its session cache is full; a request naming a session gets
 // FETCH_SESSION_ID_NOT_FOUND); no fetching from followers (KIP-392); no quotas.
@@ -18,6 +20,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/kafkatrial/kafkatrial/broker/replica"
 	"github.com/kafkatrial/kafkatrial/broker/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -114,8 +117,7 @@ func (n *Node) fetchOnce(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int,
 			if total > 0 && limit <= 0 {
 				limit = 0
 			}
-			n.fetchPartition(rt.Topic, rp, sp, req.ReplicaID, follower, limit, total == 0)
-			if sp.ErrorCode != 0 {
+			if n.fetchPartition(rt.Topic, rp, sp, req.ReplicaID, follower, limit, total == 0) {
 				stop = true
 			}
 			total += len(sp.RecordBatches)
@@ -127,69 +129,91 @@ func (n *Node) fetchOnce(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int,
 }
 
 // fetchPartition reads one partition into sp. limit is the byte budget; first allows one whole batch past it.
+// It reports whether the answer must go out now whatever MinBytes says (an error or a divergence).
 func (n *Node) fetchPartition(topic string, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
-	replicaID int32, follower bool, limit int, first bool) {
+	replicaID int32, follower bool, limit int, first bool) bool {
 	p := n.partition(topic, rp.Partition)
 	if p == nil {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		if _, ok := n.image().Partition(topic, rp.Partition); ok {
 			sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		}
-		return
+		return true
 	}
-	v, ok := p.view()
-	switch {
-	case !ok || v.leader != n.cfg.NodeID:
-		sp.ErrorCode = kerr.NotLeaderForPartition.Code
-		sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = v.leader, v.leaderEpoch
-		return
-	case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < v.leaderEpoch:
-		sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-		return
-	case rp.CurrentLeaderEpoch > v.leaderEpoch:
-		sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-		return
-	}
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
-	if rp.FetchOffset < v.logStart || rp.FetchOffset > v.leo {
-		sp.ErrorCode = kerr.OffsetOutOfRange.Code
-		return
-	}
-	if rp.LastFetchedEpoch >= 0 {
-		epoch, end := v.log.Epochs().EndOffsetFor(rp.LastFetchedEpoch)
-		if epoch < rp.LastFetchedEpoch || end < rp.FetchOffset {
-			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = epoch, end
-			return
+	var v partitionView
+	if follower {
+		c := p.checkFollowerFetch(replicaID, rp.FetchOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch, time.Now())
+		if c.propose != nil {
+			n.sendAlterPartition(p, c.propose)
+		}
+		v = c.view
+		switch {
+		case c.code != 0:
+			sp.ErrorCode = c.code
+			if c.code == kerr.NotLeaderForPartition.Code {
+				sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = v.leader, v.leaderEpoch
+			}
+			return true
+		case c.diverge != nil:
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
+			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = c.diverge.Epoch, c.diverge.EndOffset
+			return true
+		}
+	} else {
+		var ok bool
+		v, ok = p.view()
+		switch {
+		case !ok || v.leader != n.cfg.NodeID:
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = v.leader, v.leaderEpoch
+			return true
+		case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < v.leaderEpoch:
+			sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			return true
+		case rp.CurrentLeaderEpoch > v.leaderEpoch:
+			sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			return true
+		}
+		if rp.FetchOffset < v.logStart || rp.FetchOffset > v.leo {
+			sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
+			return true
+		}
+		if rp.LastFetchedEpoch >= 0 {
+			own := replica.LogView{Epochs: replicaEpochs(v.log), StartOffset: v.logStart, EndOffset: v.leo}
+			if c := replica.CheckFetch(own, rp.FetchOffset, rp.LastFetchedEpoch); c.Outcome == replica.FetchDiverging {
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
+				sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = c.Diverging.Epoch, c.Diverging.EndOffset
+				return true
+			}
 		}
 	}
-	if follower {
-		// The follower's log matches ours below FetchOffset: that is its log end offset.
-		v.hw = p.recordFollowerFetch(replicaID, rp.FetchOffset)
-		sp.HighWatermark, sp.LastStableOffset = v.hw, v.hw
-	}
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
+	// Consumers read below the high watermark only; followers up to the log end.
 	upTo := v.hw
 	if follower {
 		upTo = v.leo
 	}
 	if rp.FetchOffset >= upTo || (limit <= 0 && !first) {
-		return
+		return false
 	}
 	data, err := v.log.Read(rp.FetchOffset, max(limit, 1), upTo)
 	switch {
 	case err == nil:
 	case isOutOfRange(err):
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
-		return
+		return true
 	default:
 		// A read racing a concurrent close (delete, stop) or a disk error: the client retries.
 		n.log.Warn("fetch read failed", "topic", topic, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
-		return
+		return true
 	}
 	if (!first && len(data) > limit) || data == nil {
-		return
+		return false
 	}
 	sp.RecordBatches = data
+	return false
 }
 
 func isOutOfRange(err error) bool { return errors.Is(err, storage.ErrOffsetOutOfRange) }

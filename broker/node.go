@@ -56,6 +56,10 @@ type Node struct {
 	pids       *producerIDAllocator
 	// hwCheckpoint is the checkpoint read at NewNode: the starting high watermark of each partition.
 	hwCheckpoint map[topicPartition]int64
+	// fetchers replicate the partitions this node follows, one per leader node (fetcher.go).
+	fetchers fetcherSet
+	// gate holds every worker while the node is paused (Pause, Resume).
+	gate pauseGate
 }
 
 // topicPartition names one partition.
@@ -99,11 +103,15 @@ func NewNode(cfg Config, disk *storage.Disk) (*Node, error) {
 		return nil, fmt.Errorf("broker: loading the producer id block: %w", err)
 	}
 	n.pids = pids
-	n.groupStore, err = group.OpenFileStore(disk, n.path(groupOffsetsFile), false)
+	// Group offsets are fsynced per commit exactly when the logs are fsynced per message.
+	n.groupStore, err = group.OpenFileStore(disk, n.path(groupOffsetsFile), cfg.Defaults.LogFlushIntervalMessages == 1)
 	if err != nil {
 		return nil, fmt.Errorf("broker: opening the group offset store: %w", err)
 	}
-	n.groups, err = group.NewCoordinator(group.Config{Store: n.groupStore, Logger: n.log.With("part", "group")})
+	t := cfg.Timing
+	n.groups, err = group.NewCoordinator(group.Config{Store: n.groupStore, Logger: n.log.With("part", "group"),
+		InitialRebalanceDelay: t.GroupInitialRebalanceDelay, MinSessionTimeout: t.GroupMinSessionTimeout,
+		MaxSessionTimeout: t.GroupMaxSessionTimeout})
 	if err != nil {
 		n.groupStore.Close()
 		return nil, fmt.Errorf("broker: starting the group coordinator: %w", err)
@@ -239,7 +247,8 @@ func (n *Node) Kill() {
 	n.parts = map[topicPartition]*partition{}
 	n.partsMu.Unlock()
 	n.groups.Close()
-	// The group store is dropped, not closed: closing may flush, and a killed process flushes nothing.
+	// The group store is killed, not closed: closing may flush, and a killed process flushes nothing.
+	n.groupStore.Kill()
 	n.meta.kill()
 	n.log.Info("broker node killed")
 }
@@ -276,5 +285,8 @@ func (n *Node) stopServing() {
 	}
 	n.mu.Unlock()
 	n.cancel()
+	n.stopFetchers()
+	// A paused node that stops must not leave its workers parked.
+	n.gate.resume()
 	n.wg.Wait()
 }

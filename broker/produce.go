@@ -3,8 +3,11 @@ package broker
 // Produce, versions 3-9 (record batch v2 only, which v3 introduced). Each partition's Records must be exactly
 // one valid batch (header and CRC-32C checked, records never decoded), as Kafka requires for magic 2. The batch
 // is appended as raw bytes: only its base offset and partition leader epoch are patched. acks=0 gets no
-// response at all, acks=1 is answered once the leader appended, acks=-1 once the high watermark passed the
-// batch (the ISR has it), with NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas. An idempotent
+// response at all (an error closes the connection, as in Kafka), acks=1 is answered once the leader appended,
+// acks=-1 once the high watermark passed the batch (every member of the ISR has it), with NOT_ENOUGH_REPLICAS
+// before anything is appended when the ISR is below min.insync.replicas, NOT_ENOUGH_REPLICAS_AFTER_APPEND when
+// it shrank below while the request waited, REQUEST_TIMED_OUT when the request's timeout passed first, and
+// NOT_LEADER_OR_FOLLOWER when leadership moved (the producer refreshes its metadata and retries). An idempotent
 // retry (same producer id, epoch and sequence range as one of the producer's last 5 batches) is answered with
 // its original offset and no error; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, a stale epoch
 // INVALID_PRODUCER_EPOCH.
@@ -67,6 +70,15 @@ func (n *Node) handleProduce(cc *connCtx, req *kmsg.ProduceRequest) (kmsg.Respon
 		}
 	}
 	if req.Acks == 0 {
+		// No response; but an error closes the connection, as Kafka does, so the producer notices (refreshes
+		// its metadata and reconnects) instead of writing into the void.
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					return nil, fmt.Errorf("acks=0 produce to %s-%d failed: %w", st.Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+				}
+			}
+		}
 		return nil, nil
 	}
 	return resp, nil
@@ -113,6 +125,7 @@ func (n *Node) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.
 		return fail(kerr.InvalidRecord.Code, "record count does not match the last offset delta")
 	}
 	res, err := p.appendLeader(rp.Records, h, req.Acks == -1)
+	n.sendAlterPartition(p, res.propose)
 	sp.LogStartOffset = res.logStart
 	if err != nil {
 		sp.ErrorCode = res.code

@@ -45,8 +45,15 @@ func (n *Node) startMetadata() error {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(n.disk.Root(), dir)
 	}
+	listen, dial := n.cfg.ControllerListen, n.cfg.ControllerDial
+	if listen == nil {
+		listen = n.cfg.Listen
+	}
+	if dial == nil {
+		dial = n.cfg.Dial
+	}
 	ctrl, err := controller.Start(controller.Config{NodeID: n.cfg.NodeID, Voters: voters,
-		DataDir: filepath.Join(dir, controllerDirName), Listen: n.cfg.Listen, Dial: n.cfg.Dial,
+		DataDir: filepath.Join(dir, controllerDirName), Listen: listen, Dial: dial,
 		Logger: n.log.With("part", "controller"), Timing: n.cfg.Timing.Controller,
 		ClusterDefaults: n.cfg.Defaults.clusterDefaults()})
 	if err != nil {
@@ -59,15 +66,21 @@ func (n *Node) startMetadata() error {
 	}
 	ch, cancel := ctrl.Subscribe()
 	n.meta.cancelSub = cancel
+	if err := n.awaitOwnRegistration(); err != nil {
+		cancel()
+		ctrl.Kill()
+		return err
+	}
 	if err := n.applyImage(ctrl.Image()); err != nil {
 		cancel()
 		ctrl.Kill()
 		return err
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.imageLoop(ch)
 	go n.heartbeatLoop()
 	go n.checkpointLoop()
+	go n.isrLoop()
 	return nil
 }
 
@@ -101,6 +114,25 @@ func (n *Node) register() error {
 	return nil
 }
 
+// awaitOwnRegistration waits until the local controller's image includes this incarnation's registration.
+// A restarted voter replays its log and catches up with the quorum only gradually: acting on an image from
+// before its registration would make it lead partitions it led before it died (a zombie answering clients with
+// a stale high watermark). Kafka's broker likewise waits to catch up with the metadata log before serving.
+func (n *Node) awaitOwnRegistration() error {
+	epoch := n.meta.brokerEpoch.Load()
+	deadline := time.Now().Add(n.cfg.Timing.RequestTimeout)
+	for n.meta.ctrl.Image().Offset < epoch {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("broker: node %d: the metadata image did not reach this node's registration (offset %d) within %v",
+				n.cfg.NodeID, epoch, n.cfg.Timing.RequestTimeout)
+		}
+		if !sleepCtx(n.ctx, 5*time.Millisecond) {
+			return n.ctx.Err()
+		}
+	}
+	return nil
+}
+
 // imageLoop applies every new image until the node stops.
 func (n *Node) imageLoop(ch <-chan *meta.Image) {
 	defer n.wg.Done()
@@ -109,6 +141,9 @@ func (n *Node) imageLoop(ch <-chan *meta.Image) {
 		case <-n.ctx.Done():
 			return
 		case im := <-ch:
+			if n.gate.wait(n.ctx) != nil {
+				return
+			}
 			if err := n.applyImage(im); err != nil {
 				n.log.Error("applying a metadata image failed; partitions may lag the metadata", "offset", im.Offset, "err", err)
 			}
@@ -127,6 +162,9 @@ func (n *Node) heartbeatLoop() {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if n.gate.wait(n.ctx) != nil {
+			return
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.meta.ctrl.Timing().SessionTimeout)
 		err := n.meta.ctrl.Heartbeat(ctx, n.cfg.NodeID, n.meta.brokerEpoch.Load())
@@ -175,6 +213,7 @@ func (n *Node) applyImage(im *meta.Image) error {
 		}
 	}
 	n.partsMu.Unlock()
+	now := time.Now()
 	for tp, t := range want {
 		mp := t.Partitions[tp.partition]
 		cfg := logConfig(im, t.Name, n.cfg.Defaults)
@@ -194,12 +233,16 @@ func (n *Node) applyImage(im *meta.Image) error {
 			n.parts[tp] = p
 			n.partsMu.Unlock()
 		}
-		if err := p.applyMetadata(mp, max(minISR, 1), cfg); err != nil {
+		prop, err := p.applyMetadata(metadataUpdate{mp: mp, minISR: max(minISR, 1), cfg: cfg, eligible: im.Eligible,
+			lagMax: n.cfg.Timing.ReplicaLagTimeMax, now: now})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("partition %s-%d: %w", tp.topic, tp.partition, err))
 		}
+		n.sendAlterPartition(p, prop)
 	}
 	n.meta.applied = im
 	n.img.Store(im)
+	n.updateFetchers(im)
 	return errors.Join(errs...)
 }
 
@@ -220,10 +263,20 @@ func (n *Node) controlledShutdown() {
 	if n.meta.ctrl == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.meta.ctrl.Timing().SessionTimeout)
+	// Bounded by the broker session: a broker that stopped without one is fenced within that time anyway,
+	// and a quorum that cannot commit the request (its other voters stopping too) must not hold the stop.
+	bound := n.meta.ctrl.Timing().SessionTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	if _, err := n.propose(ctx, meta.Command{ControlledShutdown: &meta.ControlledShutdown{ID: n.cfg.NodeID}}); err != nil {
-		n.log.Warn("controlled shutdown request failed; stopping anyway", "err", err)
+	res, err := n.propose(ctx, meta.Command{ControlledShutdown: &meta.ControlledShutdown{ID: n.cfg.NodeID}})
+	if err != nil || res.ErrorCode != 0 {
+		n.log.Warn("controlled shutdown request failed; stopping anyway", "err", err, "code", res.ErrorCode)
+		return
+	}
+	// The image carrying the change reaches this node through its subscription; until then clients would
+	// still be told this node leads.
+	if err := n.waitLeadershipGone(bound); err != nil {
+		n.log.Warn("controlled shutdown: stopping anyway", "err", err)
 	}
 }
 

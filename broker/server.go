@@ -171,6 +171,9 @@ func (n *Node) serveConn(conn net.Conn) {
 			}
 			return
 		}
+		if n.gate.wait(ctx) != nil {
+			return
+		}
 		out, err = n.handleFrame(cc, frame, out[:0])
 		if err != nil {
 			n.log.Warn("closing client connection", "remote", cc.remote, "client_id", cc.clientID, "err", err)
@@ -178,6 +181,10 @@ func (n *Node) serveConn(conn net.Conn) {
 		}
 		if len(out) == 0 {
 			continue
+		}
+		// A node paused while the request was handled answers only once resumed, as a stopped process would.
+		if n.gate.wait(ctx) != nil {
+			return
 		}
 		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := conn.Write(out); err != nil {

@@ -128,8 +128,12 @@ func (c *Controller) open() error {
 		return fmt.Errorf("listen on %s: %w", self, err)
 	}
 	c.mux = newMux(ln, self, cfg.Dial, c.serveForward)
+	// MaxRPCsInFlight 1 turns raft's pipelined replication off: a pipeline whose peer stopped answering can
+	// deadlock raft.Shutdown (the replicate loop blocks handing a request to a decoder that blocks handing back
+	// a response nobody consumes any more), which hung clean stops of a cluster losing its voters. Metadata
+	// traffic is small; synchronous replication costs nothing that matters here.
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: streamLayer{m: c.mux}, MaxPool: 3, Timeout: cfg.Timing.RaftRPCTimeout, Logger: hlog,
+		Stream: streamLayer{m: c.mux}, MaxPool: 3, Timeout: cfg.Timing.RaftRPCTimeout, Logger: hlog, MaxRPCsInFlight: 1,
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(strconv.Itoa(int(cfg.NodeID)))

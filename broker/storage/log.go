@@ -177,11 +177,18 @@ func (l *Log) AppendLeader(batch []byte, epoch int32) (base int64, err error) {
 }
 
 // AppendFollower appends batches fetched from the leader as they are: they must be valid (CRC included),
-// start exactly at EndOffset and follow on from each other; nothing is appended otherwise. Epochs newer than
-// the cache's latest are recorded at their batch's base offset.
+// start exactly at EndOffset and follow on from each other; nothing is appended otherwise. Each batch's epoch
+// is recorded at its base offset with the cache's assign rule (Kafka's maybeAssignEpochStartOffset per batch).
 func (l *Log) AppendFollower(batches []byte) error {
+	_, err := l.AppendFollowerBatches(batches)
+	return err
+}
+
+// AppendFollowerBatches is AppendFollower returning the appended batches' headers, so a caller that keeps
+// state per batch (idempotent producer state) follows the log without parsing the batches again.
+func (l *Log) AppendFollowerBatches(batches []byte) ([]BatchHeader, error) {
 	if len(batches) == 0 {
-		return nil
+		return nil, nil
 	}
 	var hs []BatchHeader
 	err := SplitBatches(batches, func(_ []byte, h BatchHeader) error {
@@ -193,29 +200,29 @@ func (l *Log) AppendFollower(batches []byte) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("storage: follower append to %q: %w", l.dir, err)
+		return nil, fmt.Errorf("storage: follower append to %q: %w", l.dir, err)
 	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return fmt.Errorf("storage: follower append to %q: %w", l.dir, ErrClosed)
+		return nil, fmt.Errorf("storage: follower append to %q: %w", l.dir, ErrClosed)
 	}
 	if end := l.end.Load(); hs[0].BaseOffset != end {
 		l.mu.Unlock()
-		return fmt.Errorf("storage: follower append to %q: %w: batches start at %d, log ends at %d",
+		return nil, fmt.Errorf("storage: follower append to %q: %w: batches start at %d, log ends at %d",
 			l.dir, ErrUnexpectedOffset, hs[0].BaseOffset, end)
 	}
 	flush, err := l.appendLocked(batches, hs)
 	l.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("storage: follower append to %q at offset %d: %w", l.dir, hs[0].BaseOffset, err)
+		return nil, fmt.Errorf("storage: follower append to %q at offset %d: %w", l.dir, hs[0].BaseOffset, err)
 	}
 	if flush {
 		if err := l.Sync(); err != nil {
-			return fmt.Errorf("storage: follower append to %q at offset %d: %w", l.dir, hs[0].BaseOffset, err)
+			return nil, fmt.Errorf("storage: follower append to %q at offset %d: %w", l.dir, hs[0].BaseOffset, err)
 		}
 	}
-	return nil
+	return hs, nil
 }
 
 // appendLocked writes validated, contiguous batches (data, described by hs) at the end of the log, rolling
@@ -234,11 +241,12 @@ func (l *Log) appendLocked(data []byte, hs []BatchHeader) (flush bool, err error
 	}
 	// Epochs first, as Kafka does: a checkpoint that runs ahead of the data is trimmed by recovery, one that
 	// lags behind would make OffsetForLeaderEpoch answers wrong.
+	// Every batch goes through the cache's assign rule (Kafka's maybeAssignEpochStartOffset per batch): a
+	// repeat of the latest epoch is free, and a follower's batch of an epoch at or below an entry it holds
+	// at or past that offset replaces the contradicted entries.
 	for _, h := range hs {
-		if latest, _ := l.epochs.Latest(); h.PartitionLeaderEpoch > latest {
-			if err := l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
-				return false, err
-			}
+		if err := l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+			return false, err
 		}
 	}
 	pos := seg.size
@@ -379,8 +387,8 @@ func (l *Log) ScanBatches(from int64, fn func(BatchHeader) bool) error {
 
 // TruncateTo drops every batch whose last offset is >= offset (Kafka cuts at batch boundaries, so the new
 // EndOffset is the base of the first dropped batch, which may be below offset), and every epoch-cache entry
-// starting at or after the new end. An offset at or past EndOffset changes nothing. The cut is durable at
-// once (see the package doc).
+// starting at or after the new end. An offset at or past EndOffset cuts no record but still drops epoch
+// entries starting at or after EndOffset. The cut is durable at once (see the package doc).
 func (l *Log) TruncateTo(offset int64) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
@@ -389,7 +397,12 @@ func (l *Log) TruncateTo(offset int64) error {
 	if l.closed {
 		return fmt.Errorf("storage: truncating %q: %w", l.dir, ErrClosed)
 	}
-	if offset >= l.end.Load() {
+	if end := l.end.Load(); offset >= end {
+		// No record is cut, but an epoch assigned at the log end and never written to (a leader that was
+		// elected and deposed before any append) must still go, as Kafka's truncateTo drops it.
+		if err := l.epochs.truncateFromEnd(end); err != nil {
+			return fmt.Errorf("storage: truncating %q to %d: %w", l.dir, offset, err)
+		}
 		return nil
 	}
 	offset = max(offset, l.segs[0].base)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/kafkatrial/kafkatrial/broker"
@@ -26,59 +27,161 @@ func newBrokerCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
-		Short: "Run the built-in Kafka-protocol broker in the foreground for your own clients",
-		Long: "Runs the built-in broker on --host:--port until Ctrl-C (SIGINT or SIGTERM), which stops it cleanly.\n" +
-			"It prints the bootstrap address first. Without --data it keeps its files in a temporary directory\n" +
-			"that is removed on exit. Only --nodes 1 runs for now: multi-node clusters arrive with replication.",
-		Example: "  kafkatrial broker --port 9092 --data ./broker-data\n  kcat -b 127.0.0.1:9092 -L",
+		Short: "Run the built-in Kafka-protocol broker cluster in the foreground for your own clients",
+		Long: "Runs the built-in broker until Ctrl-C (SIGINT or SIGTERM), which stops it cleanly. It prints the\n" +
+			"bootstrap address(es) first. --nodes 1 serves on --host:--port; --nodes N > 1 runs a replicated\n" +
+			"cluster of N nodes in this process (one Raft controller voter per node) on free loopback ports.\n" +
+			"Without --data it keeps its files in a temporary directory that is removed on exit.\n" +
+			"`kafkatrial broker node` runs one node of a multi-process cluster instead.",
+		Example: "  kafkatrial broker --port 9092 --data ./broker-data\n  kafkatrial broker --nodes 3\n  kcat -b 127.0.0.1:9092 -L",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if nodes != 1 {
-				return withCode(exitUsage, fmt.Errorf("--nodes %d: only a single node runs for now; multi-node clusters arrive with replication", nodes))
+			if nodes < 1 || nodes > broker.MaxClusterNodes {
+				return withCode(exitUsage, fmt.Errorf("--nodes %d: want 1 to %d", nodes, broker.MaxClusterNodes))
 			}
 			if port < 0 || port > 65535 {
 				return withCode(exitUsage, fmt.Errorf("--port %d is not a port", port))
 			}
-			return runBroker(cmd, host, port, data)
+			if nodes == 1 {
+				return runBroker(cmd, host, port, data)
+			}
+			return runCluster(cmd, nodes, host, data)
 		},
 	}
-	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of broker nodes (only 1 for now)")
-	cmd.Flags().IntVar(&port, "port", 9092, "client port of the first node (0 picks a free one)")
+	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of broker nodes")
+	cmd.Flags().IntVar(&port, "port", 9092, "client port of a single node (0 picks a free one)")
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "address to listen on and advertise")
 	cmd.Flags().StringVar(&data, "data", "", "data directory (default: a temporary directory removed on exit)")
+	cmd.AddCommand(newBrokerNodeCmd())
 	return cmd
+}
+
+// dataDir returns data, creating it, or a temporary directory and its cleanup.
+func dataDir(data string) (string, func(), error) {
+	if data == "" {
+		dir, err := os.MkdirTemp("", "kafkatrial-broker-")
+		if err != nil {
+			return "", nil, withCode(exitCannotRun, fmt.Errorf("creating a temporary data directory: %w", err))
+		}
+		return dir, func() { os.RemoveAll(dir) }, nil
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return "", nil, withCode(exitCannotRun, fmt.Errorf("creating --data %s: %w", data, err))
+	}
+	return data, func() {}, nil
 }
 
 // runBroker runs one node until a signal arrives.
 func runBroker(cmd *cobra.Command, host string, port int, data string) error {
-	if data == "" {
-		dir, err := os.MkdirTemp("", "kafkatrial-broker-")
-		if err != nil {
-			return withCode(exitCannotRun, fmt.Errorf("creating a temporary data directory: %w", err))
-		}
-		defer os.RemoveAll(dir)
-		data = dir
-	} else if err := os.MkdirAll(data, 0o755); err != nil {
-		return withCode(exitCannotRun, fmt.Errorf("creating --data %s: %w", data, err))
-	}
-	disk, err := storage.NewDisk(data)
+	dir, cleanup, err := dataDir(data)
 	if err != nil {
-		return withCode(exitCannotRun, err)
+		return err
 	}
+	defer cleanup()
+	return runNode(cmd, broker.Config{NodeID: 1, DataDir: "node-1", ListenAddr: net.JoinHostPort(host, strconv.Itoa(port))}, dir)
+}
+
+// runCluster runs an in-process cluster until a signal arrives.
+func runCluster(cmd *cobra.Command, nodes int, host, data string) error {
+	dir, cleanup, err := dataDir(data)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	node, err := broker.NewNode(broker.Config{NodeID: 1, DataDir: "node-1",
-		ListenAddr: net.JoinHostPort(host, strconv.Itoa(port)), Logger: logger}, disk)
+	c, err := broker.StartCluster(broker.ClusterConfig{Nodes: nodes, Dir: dir, Logger: logger,
+		Host: func(int32) string { return host }})
 	if err != nil {
-		return withCode(exitUsage, err)
-	}
-	if err := node.Start(); err != nil {
 		return withCode(exitCannotRun, err)
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), "bootstrap:", node.Addr())
+	fmt.Fprintln(cmd.OutOrStdout(), "bootstrap:", strings.Join(c.Bootstrap(), ","))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	<-sig
+	fmt.Fprintln(cmd.ErrOrStderr(), "stopping the cluster cleanly")
+	if err := c.Close(); err != nil {
+		return withCode(exitCannotRun, errors.Join(errors.New("clean stop failed"), err))
+	}
+	return nil
+}
+
+func newBrokerNodeCmd() *cobra.Command {
+	var (
+		id                                  int
+		listen, advertise, controller, data string
+		voters                              string
+	)
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run one node of a multi-process built-in cluster (one per container or OS process)",
+		Long: "Runs one broker node with its controller voter until SIGINT or SIGTERM (clean stop: leadership\n" +
+			"moves away first). SIGUSR1 simulates a power loss: the node is killed and every byte it wrote without\n" +
+			"fsync is cut from its files, then the process exits (a restart on the same --data sees what a machine\n" +
+			"would after losing power). Every node of a cluster gets the same --voters.",
+		Example: "  kafkatrial broker node --id 1 --listen 0.0.0.0:9092 --advertise node-1:9092 \\\n" +
+			"    --controller node-1:9093 --voters 1@node-1:9093,2@node-2:9093,3@node-3:9093 --data /data",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			vs, err := broker.ParseVoters(voters)
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("--voters: %w", err))
+			}
+			cfg := broker.Config{NodeID: int32(id), DataDir: "node-" + strconv.Itoa(id), ListenAddr: listen,
+				ControllerAddr: controller, Voters: vs}
+			if advertise != "" {
+				h, p, err := net.SplitHostPort(advertise)
+				pn, perr := strconv.ParseInt(p, 10, 32)
+				if err != nil || perr != nil {
+					return withCode(exitUsage, fmt.Errorf("--advertise %q is not host:port", advertise))
+				}
+				cfg.AdvertisedHost, cfg.AdvertisedPort = h, int32(pn)
+			}
+			if data == "" {
+				return withCode(exitUsage, errors.New("--data is required"))
+			}
+			dir, _, err := dataDir(data)
+			if err != nil {
+				return err
+			}
+			return runNode(cmd, cfg, dir)
+		},
+	}
+	cmd.Flags().IntVar(&id, "id", 1, "node id (node.id)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9092", "client listener host:port (listeners)")
+	cmd.Flags().StringVar(&advertise, "advertise", "", "host:port given to clients (advertised.listeners); default the listener's")
+	cmd.Flags().StringVar(&controller, "controller", "", "this node's controller (Raft) address host:port; default its --voters entry")
+	cmd.Flags().StringVar(&voters, "voters", "", "controller.quorum.voters: id@host:port,... (empty: a single-voter quorum of this node)")
+	cmd.Flags().StringVar(&data, "data", "", "data directory")
+	return cmd
+}
+
+// runNode runs one node over dir until SIGINT/SIGTERM (clean stop) or SIGUSR1 (power loss).
+func runNode(cmd *cobra.Command, cfg broker.Config, dir string) error {
+	disk, err := storage.NewDisk(dir)
+	if err != nil {
+		return withCode(exitCannotRun, err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	node, err := broker.NewNode(cfg, disk)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if err := node.Start(); err != nil {
+		node.Kill()
+		return withCode(exitCannotRun, err)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "bootstrap:", node.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+	if s := <-sig; s == syscall.SIGUSR1 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "SIGUSR1: power loss (unsynced writes dropped)")
+		if err := node.LoseUnsynced(); err != nil {
+			return withCode(exitCannotRun, err)
+		}
+		return nil
+	}
 	fmt.Fprintln(cmd.ErrOrStderr(), "stopping the broker cleanly")
 	if err := node.Close(); err != nil {
 		return withCode(exitCannotRun, errors.Join(errors.New("clean stop failed"), err))

@@ -1,0 +1,155 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafkatrial/kafkatrial/broker/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// startClusterForTest starts a cluster on 127.0.0.1 under a temp dir, closed at cleanup.
+func startClusterForTest(t *testing.T, nodes int) *Cluster {
+	t.Helper()
+	c, err := StartCluster(ClusterConfig{Nodes: nodes, Dir: t.TempDir(), Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("StartCluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return c
+}
+
+// clusterWaitUntil polls cond every 20ms until it returns nil or d passes, then fails with cond's last error.
+func clusterWaitUntil(t *testing.T, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClusterRestartKeepsDataAndControllerMoves(t *testing.T) {
+	c := startClusterForTest(t, 3)
+	if got := c.IDs(); len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("IDs = %v", got)
+	}
+	boot := c.Bootstrap()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(boot...), kgo.RetryTimeout(30*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(t)
+	adm := kadm.NewClient(cl)
+	// Three rf=1 partitions: one on each node, so a kill takes exactly one partition's only replica down.
+	if resp, err := adm.CreateTopic(ctx, 3, 1, nil, "ct"); err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v / %v", err, resp.Err)
+	}
+	clusterWaitUntil(t, 20*time.Second, "every partition led", func() error {
+		im := c.Image()
+		tp := im.Topics["ct"]
+		if tp == nil {
+			return errors.New("topic not in the image")
+		}
+		for _, p := range tp.Partitions {
+			if p.Leader < 0 {
+				return fmt.Errorf("partition %d has no leader", p.Partition)
+			}
+		}
+		return nil
+	})
+	leaderOf := func(p int32) int32 { return c.Image().Topics["ct"].Partitions[p].Leader }
+	victim := leaderOf(0)
+	for i := range 20 {
+		r := &kgo.Record{Topic: "ct", Partition: 0, Value: []byte(fmt.Sprintf("v%d", i))}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	st, err := c.Replica(victim, "ct", 0)
+	if err != nil || st.LogEndOffset != 20 {
+		t.Fatalf("Replica before kill = %+v, %v; want log end 20", st, err)
+	}
+
+	if err := c.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	if c.Running(victim) || c.Node(victim) != nil {
+		t.Fatalf("node %d still running after Kill", victim)
+	}
+	if _, err := c.Replica(victim, "ct", 0); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("Replica of a killed node: %v, want ErrNodeDown", err)
+	}
+	if err := c.Restart(victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(victim); err != nil { // running: a no-op
+		t.Fatal(err)
+	}
+	clusterWaitUntil(t, 20*time.Second, "restarted replica recovered", func() error {
+		st, err := c.Replica(victim, "ct", 0)
+		if err != nil {
+			return err
+		}
+		if st.LogEndOffset != 20 {
+			return fmt.Errorf("log end %d, want 20", st.LogEndOffset)
+		}
+		return nil
+	})
+	var values []string
+	err = c.ReadReplica(victim, "ct", 0, func(batch []byte, h storage.BatchHeader) error {
+		values = append(values, fmt.Sprintf("%d+%d", h.BaseOffset, h.NumRecords))
+		return nil
+	})
+	if err != nil || len(values) != 20 || values[0] != "0+1" || values[19] != "19+1" {
+		t.Fatalf("ReadReplica = %v, %v; want 20 one-record batches", values, err)
+	}
+
+	active := c.ActiveController()
+	if active < 1 {
+		t.Fatalf("ActiveController = %d", active)
+	}
+	if err := c.Kill(active); err != nil {
+		t.Fatal(err)
+	}
+	clusterWaitUntil(t, 20*time.Second, "a new active controller", func() error {
+		if a := c.ActiveController(); a < 1 || a == active {
+			return fmt.Errorf("active controller %d", a)
+		}
+		return nil
+	})
+	if err := c.PowerLoss(active); err != nil { // down already: cuts the unsynced tail of its disk
+		t.Fatal(err)
+	}
+	if err := c.Restart(active); err != nil {
+		t.Fatal(err)
+	}
+	path, err := c.LogPath(active)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || strings.Count(string(b), "broker node serving") != 2 {
+		t.Fatalf("broker.log of node %d should show both incarnations: %v\n%s", active, err, b)
+	}
+	if err := c.Kill(9); !errors.Is(err, ErrNoSuchNode) {
+		t.Fatalf("Kill(9) = %v, want ErrNoSuchNode", err)
+	}
+}
