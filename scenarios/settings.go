@@ -190,6 +190,9 @@ func (s *Scenario) Set(key, value string) error {
 	case "timing":
 		s.Cluster.Timing = value
 		return nil
+	case "image":
+		s.Cluster.Image = value
+		return nil
 	case "seed":
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
@@ -244,5 +247,5 @@ func (s *Scenario) Set(key, value string) error {
 		s.Cluster.Broker[key] = value
 		return nil
 	}
-	return bad(fmt.Errorf("unknown key (use a Kafka producer, consumer, topic or broker setting name, or one of nodes, timing, seed, duration, warmup, partitions, replication.factor, commit, processing, rate, producer.mode)"))
+	return bad(fmt.Errorf("unknown key (use a Kafka producer, consumer, topic or broker setting name, or one of nodes, timing, image, seed, duration, warmup, partitions, replication.factor, commit, processing, rate, producer.mode)"))
 }
