@@ -373,7 +373,7 @@ type replicaConn struct {
 	corr     int32
 	clientID string
 	maxFrame int32
-	out      []byte
+	out, in  []byte
 }
 
 var errCorrelation = errors.New("response correlation id does not match the request")
@@ -408,7 +408,12 @@ func (rc *replicaConn) roundTrip(req kmsg.Request, timeout time.Duration) (kmsg.
 	if size < 4 || size > rc.maxFrame {
 		return nil, fmt.Errorf("%s response frame of %d bytes (limit %d)", kmsg.NameForKey(req.Key()), size, rc.maxFrame)
 	}
-	buf := make([]byte, size)
+	// The response buffer is reused: a response is applied (written to the log, headers copied out) before
+	// the next round trip, and nothing keeps a reference to its bytes.
+	if int(size) > cap(rc.in) {
+		rc.in = make([]byte, size)
+	}
+	buf := rc.in[:size]
 	if _, err := io.ReadFull(rc.r, buf); err != nil {
 		return nil, fmt.Errorf("reading %s response: %w", kmsg.NameForKey(req.Key()), noEOF(err))
 	}

@@ -98,8 +98,9 @@ func (l *liveness) check() {
 			l.heard[id] = heard{at: now, epoch: b.Epoch}
 		}
 		l.ready = true
+		brokers := len(l.heard)
 		l.mu.Unlock()
-		l.c.log.Info("active controller ready", "brokers", len(l.heard))
+		l.c.log.Info("active controller ready", "brokers", brokers)
 	}
 	var cmds []meta.Command
 	im := l.c.Image()
