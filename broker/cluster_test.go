@@ -146,8 +146,8 @@ func TestClusterRestartKeepsDataAndControllerMoves(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
-	if err != nil || strings.Count(string(b), "broker node serving") != 2 {
-		t.Fatalf("broker.log of node %d should show both incarnations: %v\n%s", active, err, b)
+	if err != nil || strings.Count(string(b), "broker node serving") < 2 { // this node may also have been the one killed earlier
+		t.Fatalf("broker.log of node %d should show at least two incarnations: %v\n%s", active, err, b)
 	}
 	if err := c.Kill(9); !errors.Is(err, ErrNoSuchNode) {
 		t.Fatalf("Kill(9) = %v, want ErrNoSuchNode", err)
