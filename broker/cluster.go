@@ -40,6 +40,10 @@ type ClusterConfig struct {
 	Timing   Timing
 	// Logger receives every node's events (nil: discarded); each node also logs to its own broker.log.
 	Logger *slog.Logger
+	// BasePort, when set, fixes the ports instead of picking free ones: node id's client listener on
+	// BasePort+id-1 and its controller on BasePort+Nodes+id-1 (so `kafkatrial broker --nodes 3 --port 9092`
+	// serves 9092-9094, and a data directory reused later finds its quorum at the same addresses).
+	BasePort int
 	// StartTimeout bounds StartCluster's wait for every node to be registered and unfenced with an active
 	// controller; default 30s.
 	StartTimeout time.Duration
@@ -140,6 +144,17 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 // once for the cluster's life.
 func pickAddrs(cfg ClusterConfig) (clients, voters map[int32]string, err error) {
 	clients, voters = map[int32]string{}, map[int32]string{}
+	if cfg.BasePort > 0 {
+		if cfg.BasePort+2*cfg.Nodes-1 > 65535 {
+			return nil, nil, fmt.Errorf("broker cluster: base port %d leaves no room for %d nodes", cfg.BasePort, cfg.Nodes)
+		}
+		for i := range cfg.Nodes {
+			id := int32(i + 1)
+			clients[id] = net.JoinHostPort(cfg.Host(id), strconv.Itoa(cfg.BasePort+i))
+			voters[id] = net.JoinHostPort(cfg.ControllerHost(id), strconv.Itoa(cfg.BasePort+cfg.Nodes+i))
+		}
+		return clients, voters, nil
+	}
 	for i := range cfg.Nodes {
 		id := int32(i + 1)
 		// Both listeners are held open together so the two ports differ even on one host; a port could in

@@ -30,7 +30,8 @@ func newBrokerCmd() *cobra.Command {
 		Short: "Run the built-in Kafka-protocol broker cluster in the foreground for your own clients",
 		Long: "Runs the built-in broker until Ctrl-C (SIGINT or SIGTERM), which stops it cleanly. It prints the\n" +
 			"bootstrap address(es) first. --nodes 1 serves on --host:--port; --nodes N > 1 runs a replicated\n" +
-			"cluster of N nodes in this process (one Raft controller voter per node) on free loopback ports.\n" +
+			"cluster of N nodes in this process (one Raft controller voter per node): clients on --port..--port+N-1,\n" +
+			"controllers on the next N ports (--port 0 picks free ones).\n" +
 			"Without --data it keeps its files in a temporary directory that is removed on exit.\n" +
 			"`kafkatrial broker node` runs one node of a multi-process cluster instead.",
 		Example: "  kafkatrial broker --port 9092 --data ./broker-data\n  kafkatrial broker --nodes 3\n  kcat -b 127.0.0.1:9092 -L",
@@ -45,11 +46,11 @@ func newBrokerCmd() *cobra.Command {
 			if nodes == 1 {
 				return runBroker(cmd, host, port, data)
 			}
-			return runCluster(cmd, nodes, host, data)
+			return runCluster(cmd, nodes, host, port, data)
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of broker nodes")
-	cmd.Flags().IntVar(&port, "port", 9092, "client port of a single node (0 picks a free one)")
+	cmd.Flags().IntVar(&port, "port", 9092, "client port (of node 1; node N uses port+N-1); 0 picks free ones")
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "address to listen on and advertise")
 	cmd.Flags().StringVar(&data, "data", "", "data directory (default: a temporary directory removed on exit)")
 	cmd.AddCommand(newBrokerNodeCmd())
@@ -82,14 +83,14 @@ func runBroker(cmd *cobra.Command, host string, port int, data string) error {
 }
 
 // runCluster runs an in-process cluster until a signal arrives.
-func runCluster(cmd *cobra.Command, nodes int, host, data string) error {
+func runCluster(cmd *cobra.Command, nodes int, host string, port int, data string) error {
 	dir, cleanup, err := dataDir(data)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	c, err := broker.StartCluster(broker.ClusterConfig{Nodes: nodes, Dir: dir, Logger: logger,
+	c, err := broker.StartCluster(broker.ClusterConfig{Nodes: nodes, Dir: dir, Logger: logger, BasePort: port,
 		Host: func(int32) string { return host }})
 	if err != nil {
 		return withCode(exitCannotRun, err)
