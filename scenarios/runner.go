@@ -118,7 +118,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	}
 	defer os.RemoveAll(scratch)
 	tgt, err := startTarget(ctx, s.Target, TargetConfig{Nodes: s.Cluster.Nodes, Timing: s.Cluster.Timing, Broker: s.Cluster.Broker,
-		Image: s.Cluster.Image, Bootstrap: s.Cluster.Bootstrap, Dir: scratch, Seed: res.Seed, Logger: logger})
+		Image: s.Cluster.Image, Bootstrap: s.Cluster.Bootstrap, ExternalConfig: s.Cluster.ExternalConfig, Dir: scratch, Seed: res.Seed, Logger: logger})
 	if err != nil {
 		return res.cannot(fmt.Errorf("starting the %s cluster: %w", s.Target, err))
 	}

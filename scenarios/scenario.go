@@ -55,6 +55,8 @@ type Cluster struct {
 	Image string `yaml:"image,omitempty"`
 	// Bootstrap lists host:port seeds for the external target.
 	Bootstrap []string `yaml:"bootstrap,omitempty"`
+	// ExternalConfig is the external target's file of fault commands (target/external/example.yaml).
+	ExternalConfig string `yaml:"external_config,omitempty"`
 }
 
 // Topic is a topic created before the workload starts.

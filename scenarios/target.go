@@ -36,6 +36,8 @@ type TargetConfig struct {
 	Broker    map[string]string
 	Image     string
 	Bootstrap []string
+	// ExternalConfig names the external target's fault-command file.
+	ExternalConfig string
 	// Dir is a scratch directory for the target's data (node data directories live under it).
 	Dir    string
 	Seed   int64

@@ -82,8 +82,7 @@ func (f *runFlags) applyTarget(s *scenarios.Scenario) error {
 		if _, err := os.Stat(f.externalConfig); err != nil {
 			return fmt.Errorf("--external-config: %w", err)
 		}
-		// The external target reads its command file from this variable (target/external/doc.go).
-		os.Setenv("KAFKATRIAL_EXTERNAL_CONFIG", f.externalConfig)
+		s.Cluster.ExternalConfig = f.externalConfig
 	}
 	if len(f.bootstrap) > 0 {
 		s.Cluster.Bootstrap = f.bootstrap

@@ -58,8 +58,6 @@ type Commands struct {
 const (
 	// ConfigEnv names the config file when the scenario does not.
 	ConfigEnv = "KAFKATRIAL_EXTERNAL_CONFIG"
-	// ConfigBrokerKey is the cluster.broker key naming the config file; it wins over ConfigEnv.
-	ConfigBrokerKey = "external.config"
 	// DefaultTimeout bounds each command.
 	DefaultTimeout = 30 * time.Second
 	// maxConfigBytes bounds the config file.

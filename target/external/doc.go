@@ -8,7 +8,7 @@
 // {jitter_ms} in latency). A kind without a command is refused at validation (Supports false); a partition
 // shape the isolate command cannot carry out exactly is refused with nemesis.ErrUnsupported.
 //
-// The config file is named by the scenario's cluster.broker["external.config"], else by the environment
+// The config file is named by the scenario's cluster.external_config (--external-config), else by the environment
 // variable KAFKATRIAL_EXTERNAL_CONFIG; with neither, the target runs with no commands (fault-free trials
 // only).
 //

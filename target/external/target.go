@@ -69,7 +69,7 @@ type Options struct {
 
 // start is the scenarios.TargetStarter of "external".
 func start(ctx context.Context, tc scenarios.TargetConfig) (scenarios.Target, error) {
-	cfg, path, err := configFor(tc.Broker)
+	cfg, path, err := configFor(tc.ExternalConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func start(ctx context.Context, tc scenarios.TargetConfig) (scenarios.Target, er
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if path == "" {
-		logger.Warn("the external target has no command config: every fault is refused", "env", ConfigEnv, "key", ConfigBrokerKey)
+		logger.Warn("the external target has no command config: every fault is refused", "env", ConfigEnv, "scenario key", "cluster.external_config")
 	}
 	settings := map[string]string{}
 	for k, v := range tc.Broker {
@@ -94,10 +94,9 @@ func start(ctx context.Context, tc scenarios.TargetConfig) (scenarios.Target, er
 	return t, nil
 }
 
-// configFor loads the config named by cluster.broker[external.config], else by $KAFKATRIAL_EXTERNAL_CONFIG;
-// with neither it returns an empty config and path "".
-func configFor(broker map[string]string) (*Config, string, error) {
-	path := broker[ConfigBrokerKey]
+// configFor loads the config named by the scenario's cluster.external_config (--external-config), else by
+// $KAFKATRIAL_EXTERNAL_CONFIG; with neither it returns an empty config and path "".
+func configFor(path string) (*Config, string, error) {
 	if path == "" {
 		path = os.Getenv(ConfigEnv)
 	}

@@ -304,27 +304,27 @@ func TestPartitionFailureHealsWhatItTouched(t *testing.T) {
 	}
 }
 
-func TestConfigFromBrokerKeyWinsOverEnv(t *testing.T) {
+func TestConfigFromScenarioWinsOverEnv(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
 	os.WriteFile(a, []byte("commands:\n  kill: \"true\"\n"), 0o644)
 	os.WriteFile(b, []byte("commands:\n  stop: \"true\"\n"), 0o644)
 	t.Setenv(ConfigEnv, a)
-	c, path, err := configFor(nil)
+	c, path, err := configFor("")
 	if err != nil || path != a || c.Commands.Kill == "" {
 		t.Errorf("from env: %+v %q %v", c, path, err)
 	}
-	c, path, err = configFor(map[string]string{ConfigBrokerKey: b})
+	c, path, err = configFor(b)
 	if err != nil || path != b || c.Commands.Stop == "" {
-		t.Errorf("from broker key: %+v %q %v", c, path, err)
+		t.Errorf("from the scenario: %+v %q %v", c, path, err)
 	}
 	t.Setenv(ConfigEnv, "")
-	c, path, err = configFor(nil)
+	c, path, err = configFor("")
 	if err != nil || path != "" || c.Commands != (Commands{}) {
 		t.Errorf("with neither: %+v %q %v", c, path, err)
 	}
 	t.Setenv(ConfigEnv, filepath.Join(dir, "missing.yaml"))
-	if _, _, err := configFor(nil); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+	if _, _, err := configFor(""); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
 	}
 }
