@@ -236,8 +236,12 @@ func readFrame(r io.Reader, v any) error {
 	if n > maxForwardFrame {
 		return fmt.Errorf("receive %d bytes (limit %d): %w", n, maxForwardFrame, errFrameTooLarge)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	// Grow with the bytes that actually arrive: a header alone must not make us allocate the limit.
+	b, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err == nil && uint32(len(b)) < n {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return fmt.Errorf("read forward frame body of %d bytes: %w", n, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
