@@ -63,6 +63,7 @@ func TestCheckCommandExitCodes(t *testing.T) {
 			return runDir(t, golden(t, "lost-write-near-miss"), "id: acks1\nworkload: {producers: [{}]}\nexpect: {lost-write: some}\n")
 		}, exitViolated, "not-reproduced", true, "acks1"},
 		{"no-scenario", func(t *testing.T) string { return runDir(t, golden(t, "lost-write"), "") }, exitOK, "", true, ""},
+		{"undecided", func(t *testing.T) string { return runDir(t, golden(t, "no-final-read"), lostWriteGuarantee) }, exitCannotRun, "undecided", true, "acksall-safe-leader-kill"},
 		{"corrupt", func(t *testing.T) string { return runDir(t, strings.Join(lines, ""), lostWriteGuarantee) }, exitUsage, "line 3", false, ""},
 		{"torn-tail", func(t *testing.T) string {
 			return runDir(t, golden(t, "lost-write-near-miss")+`{"index":99,"ti`, lostWriteGuarantee)
