@@ -169,10 +169,7 @@ func (r *Runner) firstTopicLeader() string {
 }
 
 func loseResponsesFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]string, string, func(context.Context) error, error) {
-	if p.Target == "" {
-		p.Target = "all"
-	}
-	nodes, err := r.resolve(ctx, p.Target, rng)
+	nodes, err := r.resolveOrAll(ctx, p.Target, rng)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -184,10 +181,7 @@ func loseResponsesFault(ctx context.Context, r *Runner, p Planned, rng *rand.Ran
 }
 
 func latencyFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]string, string, func(context.Context) error, error) {
-	if p.Target == "" {
-		p.Target = "all"
-	}
-	nodes, err := r.resolve(ctx, p.Target, rng)
+	nodes, err := r.resolveOrAll(ctx, p.Target, rng)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -203,10 +197,7 @@ func latencyFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]
 }
 
 func resetFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]string, string, func(context.Context) error, error) {
-	if p.Target == "" {
-		p.Target = "all"
-	}
-	nodes, err := r.resolve(ctx, p.Target, rng)
+	nodes, err := r.resolveOrAll(ctx, p.Target, rng)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -216,10 +207,7 @@ func resetFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]st
 // retryStormFault loses producers' responses on the targets and resets their connections every so often, so
 // many producers retry at once. It runs until undone.
 func retryStormFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]string, string, func(context.Context) error, error) {
-	if p.Target == "" {
-		p.Target = "all"
-	}
-	nodes, err := r.resolve(ctx, p.Target, rng)
+	nodes, err := r.resolveOrAll(ctx, p.Target, rng)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -362,4 +350,13 @@ func pickClient(target string, names []string, rng *rand.Rand) (string, error) {
 		return target, nil
 	}
 	return "", fmt.Errorf("no client %q (have %v)", target, names)
+}
+
+// resolveOrAll resolves target, defaulting to every node: network faults without a target act on the whole
+// cluster.
+func (r *Runner) resolveOrAll(ctx context.Context, target string, rng *rand.Rand) ([]string, error) {
+	if target == "" {
+		target = "all"
+	}
+	return r.resolve(ctx, target, rng)
 }

@@ -22,15 +22,9 @@ func init() {
 			"  kafkatrial matrix acks1-leader-kill --vary acks=1,all --vary min.insync.replicas=1,2",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := scenarios.Load(args[0])
+			s, err := f.load(args[0])
 			if err != nil {
-				return withCode(exitUsage, err)
-			}
-			if err := applySets(s, f.sets); err != nil {
-				return withCode(exitUsage, err)
-			}
-			if err := f.applyTarget(s); err != nil {
-				return withCode(exitUsage, err)
+				return err
 			}
 			var vs []scenarios.Vary
 			for _, v := range vary {

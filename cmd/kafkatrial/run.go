@@ -96,6 +96,26 @@ func (f *runFlags) applyTarget(s *scenarios.Scenario) error {
 	return nil
 }
 
+// load reads a scenario and applies the --set overrides and the target flags; errors are usage errors.
+func (f *runFlags) load(idOrFile string) (*scenarios.Scenario, error) {
+	s, err := scenarios.Load(idOrFile)
+	if err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	if err := f.prepare(s); err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	return s, nil
+}
+
+// prepare applies the --set overrides and the target flags to a loaded scenario.
+func (f *runFlags) prepare(s *scenarios.Scenario) error {
+	if err := applySets(s, f.sets); err != nil {
+		return err
+	}
+	return f.applyTarget(s)
+}
+
 func applySets(s *scenarios.Scenario, sets []string) error {
 	for _, kv := range sets {
 		k, v, ok := cutKV(kv)
@@ -132,15 +152,9 @@ func init() {
 			"  kafkatrial run my-scenario.yaml --set acks=1 --set min.insync.replicas=1 --out out/mine",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := scenarios.Load(args[0])
+			s, err := f.load(args[0])
 			if err != nil {
-				return withCode(exitUsage, err)
-			}
-			if err := applySets(s, f.sets); err != nil {
-				return withCode(exitUsage, err)
-			}
-			if err := f.applyTarget(s); err != nil {
-				return withCode(exitUsage, err)
+				return err
 			}
 			ctx, stop := interruptible()
 			defer stop()

@@ -33,11 +33,8 @@ func init() {
 				return withCode(exitUsage, err)
 			}
 			for _, s := range suite {
-				if err := applySets(s, f.sets); err != nil {
+				if err := f.prepare(s); err != nil {
 					return withCode(exitUsage, fmt.Errorf("%s: %w", s.ID, err))
-				}
-				if err := f.applyTarget(s); err != nil {
-					return withCode(exitUsage, err)
 				}
 			}
 			ctx, stop := interruptible()
