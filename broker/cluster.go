@@ -155,24 +155,30 @@ func pickAddrs(cfg ClusterConfig) (clients, voters map[int32]string, err error) 
 		}
 		return clients, voters, nil
 	}
-	for i := range cfg.Nodes {
-		id := int32(i + 1)
-		// Both listeners are held open together so the two ports differ even on one host; a port could in
-		// theory be taken by someone else before the node binds it, which then fails Start with a clear error.
-		var lns []net.Listener
-		for _, host := range []string{cfg.Host(id), cfg.ControllerHost(id)} {
-			ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-			if err != nil {
-				for _, l := range lns {
-					l.Close()
-				}
-				return nil, nil, fmt.Errorf("broker cluster: finding free ports for node %d on %s: %w", id, host, err)
-			}
-			lns = append(lns, ln)
-		}
-		clients[id], voters[id] = lns[0].Addr().String(), lns[1].Addr().String()
+	// Every listener is held open until all are picked, so no two nodes (nor a node's two listeners on one
+	// host) get the same port; a port could in theory be taken by someone else before the node binds it,
+	// which then fails Start with a clear error.
+	var lns []net.Listener
+	defer func() {
 		for _, l := range lns {
 			l.Close()
+		}
+	}()
+	pick := func(id int32, host string) (string, error) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", fmt.Errorf("broker cluster: finding free ports for node %d on %s: %w", id, host, err)
+		}
+		lns = append(lns, ln)
+		return ln.Addr().String(), nil
+	}
+	for i := range cfg.Nodes {
+		id := int32(i + 1)
+		if clients[id], err = pick(id, cfg.Host(id)); err != nil {
+			return nil, nil, err
+		}
+		if voters[id], err = pick(id, cfg.ControllerHost(id)); err != nil {
+			return nil, nil, err
 		}
 	}
 	return clients, voters, nil
