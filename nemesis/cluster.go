@@ -38,6 +38,9 @@ type Cluster interface {
 	ResetConnections(ctx context.Context, nodes []string) error
 	// Latency adds delay with jitter on every link touching nodes, until healed.
 	Latency(ctx context.Context, nodes []string, mean, jitter time.Duration) (heal func() error, err error)
+	// Corrupt makes a share (0 < fraction <= 1) of the produce requests clients send to nodes arrive with one
+	// byte flipped inside their record data, until healed.
+	Corrupt(ctx context.Context, nodes []string, fraction float64) (heal func() error, err error)
 	// HealNetwork removes every network fault.
 	HealNetwork(ctx context.Context) error
 

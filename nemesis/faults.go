@@ -23,6 +23,7 @@ func init() {
 		LoseResponses:   loseResponsesFault,
 		Latency:         latencyFault,
 		ResetConns:      resetFault,
+		Corrupt:         corruptFault,
 		UncleanElection: uncleanElectionFault,
 		RetryStorm:      retryStormFault,
 		RollingBounce:   rollingBounceFault,
@@ -194,6 +195,24 @@ func latencyFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]
 		return nodes, "", nil, err
 	}
 	return nodes, fmt.Sprintf("%v ± %v", mean, p.Jitter), func(context.Context) error { return heal() }, nil
+}
+
+// corruptFault flips a byte inside the record data of a share of the produce requests clients send to the
+// targets (default: every node), until undone.
+func corruptFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]string, string, func(context.Context) error, error) {
+	nodes, err := r.resolveOrAll(ctx, p.Target, rng)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	fraction := p.Fraction
+	if fraction == 0 {
+		fraction = DefaultCorruptFraction
+	}
+	heal, err := r.Cluster.Corrupt(ctx, nodes, fraction)
+	if err != nil {
+		return nodes, "", nil, err
+	}
+	return nodes, fmt.Sprintf("%g of produce requests corrupted", fraction), func(context.Context) error { return heal() }, nil
 }
 
 func resetFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]string, string, func(context.Context) error, error) {

@@ -20,7 +20,9 @@ type Planned struct {
 	// Latency faults.
 	Latency time.Duration `json:"latency,omitempty"`
 	Jitter  time.Duration `json:"jitter,omitempty"`
-	Draw    uint64        `json:"draw"`
+	// Corrupt faults: the share of produce requests hit.
+	Fraction float64 `json:"fraction,omitempty"`
+	Draw     uint64  `json:"draw"`
 }
 
 // Defaults of a random schedule.
@@ -29,6 +31,8 @@ const (
 	DefaultRandomDuration = 2 * time.Second
 	DefaultRandomStable   = 2 * time.Second
 	DefaultHealTimeout    = 60 * time.Second
+	// DefaultCorruptFraction is the share of produce requests a corrupt fault hits when the step does not say.
+	DefaultCorruptFraction = 0.05
 )
 
 // SubSeed derives a named seed from a run's seed, so each subsystem draws from its own stream and adding
@@ -51,7 +55,7 @@ func Plan(spec Spec, seed int64, runFor time.Duration) []Planned {
 	for _, st := range spec.Schedule {
 		for at := st.At; at <= runFor; at += st.Repeat {
 			p := Planned{At: at, Kind: st.Fault, Target: st.Target, Shape: st.Shape, Mode: st.Mode,
-				Latency: st.Latency, Jitter: st.Jitter, Draw: rng.Uint64()}
+				Latency: st.Latency, Jitter: st.Jitter, Fraction: st.Fraction, Draw: rng.Uint64()}
 			if st.Duration > 0 {
 				p.Until = at + st.Duration
 			}
@@ -84,6 +88,8 @@ func Plan(spec Spec, seed int64, runFor time.Duration) []Planned {
 				p.Shape = shapes[rng.IntN(len(shapes))]
 			case Latency:
 				p.Latency, p.Jitter = 50*time.Millisecond, 20*time.Millisecond
+			case Corrupt:
+				p.Fraction = DefaultCorruptFraction
 			}
 			p.Target = "random"
 			if len(r.Targets) > 0 {

@@ -77,7 +77,7 @@ func (r *Runner) Validate(plan []Planned) error {
 // requires lists the basic faults a kind is built from.
 var requires = map[Kind][]Kind{
 	Kill: {Kill}, Stop: {Stop}, Pause: {Pause}, PowerLoss: {PowerLoss}, Partition: {Partition},
-	LoseResponses: {LoseResponses}, Latency: {Latency}, ResetConns: {ResetConns},
+	LoseResponses: {LoseResponses}, Latency: {Latency}, ResetConns: {ResetConns}, Corrupt: {Corrupt},
 	UncleanElection: {Partition, Kill}, RetryStorm: {LoseResponses, ResetConns}, RollingBounce: {Stop},
 	ControllerKill: {Kill}, PowerLossAll: {PowerLoss},
 }

@@ -87,6 +87,10 @@ func (c *recordingCluster) LoseResponses(_ context.Context, n []string) (func() 
 	c.call("lose-responses " + strings.Join(n, ","))
 	return func() error { c.call("heal lose-responses"); return nil }, nil
 }
+func (c *recordingCluster) Corrupt(_ context.Context, n []string, fraction float64) (func() error, error) {
+	c.call(fmt.Sprintf("corrupt %s %g", strings.Join(n, ","), fraction))
+	return func() error { c.call("heal corrupt"); return nil }, nil
+}
 func (c *recordingCluster) ResetConnections(context.Context, []string) error { return nil }
 func (c *recordingCluster) Latency(context.Context, []string, time.Duration, time.Duration) (func() error, error) {
 	return func() error { return nil }, nil
@@ -189,5 +193,31 @@ func TestValidateRefusesClientFaultsWithoutClients(t *testing.T) {
 	err := r.Validate([]Planned{{Kind: CrashConsumer}})
 	if err == nil || !strings.Contains(err.Error(), "crash-consumer") {
 		t.Fatalf("Validate = %v", err)
+	}
+}
+
+func TestCorruptStepDefaultsAndValidation(t *testing.T) {
+	c := newRecording()
+	r := &Runner{Cluster: c, Topics: []string{"trial"}}
+	spec := Spec{Schedule: []Step{
+		{At: 0, Fault: Corrupt, Target: "leader(trial/0)", Duration: 10 * time.Millisecond},
+		{At: 20 * time.Millisecond, Fault: Corrupt, Fraction: 0.25, Duration: 10 * time.Millisecond},
+	}}
+	if err := spec.Validate(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background(), time.Now(), Plan(spec, 1, time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"corrupt node-1 0.05", "corrupt node-1,node-2,node-3 0.25", "heal corrupt"} {
+		if !slices.Contains(c.Calls(), want) {
+			t.Errorf("missing call %q in %v", want, c.Calls())
+		}
+	}
+	for _, bad := range []Step{{Fault: Corrupt, Fraction: 1.5}, {Fault: Kill, Fraction: 0.5}} {
+		err := (&Spec{Schedule: []Step{bad}}).Validate(time.Second)
+		if err == nil || !strings.Contains(err.Error(), "nemesis.schedule[0].fraction") {
+			t.Errorf("Validate(%+v) = %v, want an error naming nemesis.schedule[0].fraction", bad, err)
+		}
 	}
 }

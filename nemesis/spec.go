@@ -20,6 +20,9 @@ const (
 	LoseResponses Kind = "lose-responses" // responses from brokers to producers lost after the broker applied them
 	Latency       Kind = "latency"        // added latency with jitter on every link
 	ResetConns    Kind = "reset-connections"
+	// Corrupt flips a byte inside the record data of a share of the produce requests clients send to the
+	// targets (a faulty NIC, switch or proxy beyond TCP's checksum): the broker's CRC check must catch it.
+	Corrupt Kind = "corrupt"
 
 	// Composite faults the claims need.
 	UncleanElection Kind = "unclean-election" // cut followers off, ISR shrinks to the leader, kill it, heal followers
@@ -36,7 +39,7 @@ const (
 )
 
 // Kinds lists every fault kind, for validation messages and random schedules.
-var Kinds = []Kind{Kill, Stop, Pause, PowerLoss, Partition, LoseResponses, Latency, ResetConns, UncleanElection,
+var Kinds = []Kind{Kill, Stop, Pause, PowerLoss, Partition, LoseResponses, Latency, ResetConns, Corrupt, UncleanElection,
 	RetryStorm, RollingBounce, ControllerKill, PowerLossAll, CrashProducer, CrashConsumer, JoinConsumer, LeaveConsumer}
 
 // IsClientFault reports whether the workload, not the cluster, carries out k.
@@ -82,6 +85,8 @@ type Step struct {
 	// Latency faults: mean added delay and jitter.
 	Latency time.Duration `yaml:"latency,omitempty" json:"latency,omitempty"`
 	Jitter  time.Duration `yaml:"jitter,omitempty" json:"jitter,omitempty"`
+	// Fraction is the share of produce requests a corrupt fault hits (default DefaultCorruptFraction).
+	Fraction float64 `yaml:"fraction,omitempty" json:"fraction,omitempty"`
 	// Repeat runs the step again every Repeat until the workload ends (e.g. kill the leader repeatedly).
 	Repeat time.Duration `yaml:"repeat,omitempty" json:"repeat,omitempty"`
 }
@@ -177,6 +182,12 @@ func (s *Spec) Validate(runFor time.Duration) error {
 		}
 		if st.Mode != "" && st.Mode != Drop && st.Mode != Reset {
 			return fmt.Errorf("%s.mode: %q (want drop or reset)", where, st.Mode)
+		}
+		if st.Fraction != 0 && st.Fault != Corrupt {
+			return fmt.Errorf("%s.fraction: only a corrupt fault takes a fraction (this step is %s)", where, st.Fault)
+		}
+		if st.Fraction < 0 || st.Fraction > 1 {
+			return fmt.Errorf("%s.fraction: %v is not a share of requests (want a number in (0, 1], e.g. 0.05)", where, st.Fraction)
 		}
 	}
 	if r := s.Random; r != nil {

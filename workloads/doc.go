@@ -31,11 +31,16 @@
 // success. Otherwise the wire tap (wire.go) has counted how many produce requests written to a socket carried
 // the record, since franz-go's errors alone do not say whether a record left the client:
 //
-//   - written by no request: fail, whatever the error (nothing reached a broker).
+//   - written by no request: fail, whatever the error (nothing reached a broker), once the client can no longer
+//     write it: franz-go may still send a request it serialized just before failing the record, so such a
+//     failure is held until every connection has written a newer record, or the client closed (unsure.go).
 //   - the error matches an info row below: info (an info row wins: kgo wraps the last broker error in its own).
-//   - the error matches a fail row and exactly one request carried the record: fail (the broker's answer to
-//     that one request rejected it before appending).
-//   - anything else (unknown error, several attempts, a request the tap could not parse): info.
+//   - the error matches a fail row and the broker answered every request that carried the record with a
+//     rejection before the append (the tap reads the answers too): fail. franz-go fails every record it holds for
+//     a partition when one batch is rejected, batches already in flight (and perhaps appended) included, so the
+//     error alone proves nothing about a record.
+//   - anything else (unknown error, an attempt without such an answer, a request or answer the tap could not
+//     parse): info.
 //
 // The rows (sendRules in errors.go; a test keeps the two identical):
 //

@@ -10,7 +10,7 @@ import (
 	"github.com/kafkatrial/kafkatrial/history"
 )
 
-// sendRule says what one error means for a record that reached a broker in exactly one produce request.
+// sendRule says what one error means for a record that reached a broker.
 type sendRule struct {
 	name    string // as doc.go's table shows it
 	err     error
@@ -22,12 +22,16 @@ type sendRule struct {
 // sendOutcome together with what the wire tap saw (see wire.go):
 //
 //   - no error: ok.
-//   - the record was never written to any broker connection: fail, whatever the error (nothing left the client).
+//   - the record was never written to any broker connection: fail, whatever the error (nothing left the client);
+//     the producer holds such a failure until the client can no longer write the record (unsure.go).
 //   - the error matches any Info row: info (an Info row wins over a Fail row, since kgo wraps the last broker
 //     error inside its own timeout and retry errors).
-//   - the error matches a Fail row and the record went out in exactly one request: fail. The rule covers only
-//     that request's response; a record sent twice may have been written by the attempt whose answer was lost.
-//   - anything else (unknown errors, several attempts, a wire tap that could not parse a request): info.
+//   - the error matches a Fail row and the broker answered every request that carried the record with a
+//     rejection before the append (answers.go): fail. franz-go fails all of a partition's records when one
+//     batch is rejected, so the error alone says nothing about the other batches in flight; and a record sent
+//     twice may have been written by the attempt whose answer was lost.
+//   - anything else (unknown errors, an attempt without such an answer, a wire tap that could not parse a
+//     request or an answer): info.
 var sendRules = []sendRule{
 	// franz-go's own errors: raised whether or not the record had been sent, so they are ambiguous once sent.
 	{"kgo.ErrRecordTimeout", kgo.ErrRecordTimeout, history.Info, "delivery.timeout.ms passed; an attempt may have been written"},
@@ -62,9 +66,10 @@ var sendRules = []sendRule{
 	{"kerr.UnknownProducerID", kerr.UnknownProducerID, history.Fail, "unknown producer id: rejected"},
 }
 
-// sendOutcome maps a send's final error and the number of produce requests that carried the record (writes; -1
-// when the wire tap could not tell) to the completion type, by the rules above.
-func sendOutcome(err error, writes int) history.Type {
+// sendOutcome maps a send's final error, the number of produce requests that carried the record (writes; -1
+// when the wire tap could not tell) and how many of them the broker answered with a rejection before the append
+// (rejected) to the completion type, by the rules above.
+func sendOutcome(err error, writes, rejected int) history.Type {
 	if err == nil {
 		return history.OK
 	}
@@ -81,7 +86,7 @@ func sendOutcome(err error, writes int) history.Type {
 		}
 		fail = true
 	}
-	if fail && writes == 1 {
+	if fail && writes > 0 && rejected == writes {
 		return history.Fail
 	}
 	return history.Info

@@ -20,35 +20,41 @@ func TestSendOutcome(t *testing.T) {
 		name   string
 		err    error
 		writes int
-		want   history.Type
+		// rejected is how many of the writes the broker answered with a rejection before the append.
+		rejected int
+		want     history.Type
 	}{
-		{"success", nil, 1, history.OK},
-		{"success, tap blind", nil, -1, history.OK},
-		{"never sent, timeout", kgo.ErrRecordTimeout, 0, history.Fail},
-		{"never sent, aborting", kgo.ErrAborting, 0, history.Fail},
-		{"never sent, client closed", kgo.ErrClientClosed, 0, history.Fail},
-		{"never sent, unknown error", errors.New("boom"), 0, history.Fail},
-		{"sent, timeout", kgo.ErrRecordTimeout, 1, history.Info},
-		{"sent, retries", kgo.ErrRecordRetries, 3, history.Info},
-		{"sent, aborting", kgo.ErrAborting, 1, history.Info},
-		{"sent, client closed", kgo.ErrClientClosed, 1, history.Info},
-		{"sent, canceled", context.Canceled, 1, history.Info},
-		{"sent, not leader", kerr.NotLeaderForPartition, 1, history.Info},
-		{"sent, not enough replicas after append", kerr.NotEnoughReplicasAfterAppend, 1, history.Info},
-		{"sent, request timed out", kerr.RequestTimedOut, 1, history.Info},
-		{"sent, unknown server error", kerr.UnknownServerError, 1, history.Info},
-		{"sent once, not enough replicas", kerr.NotEnoughReplicas, 1, history.Fail},
-		{"sent once, message too large", kerr.MessageTooLarge, 1, history.Fail},
-		{"sent once, out of order sequence", kerr.OutOfOrderSequenceNumber, 1, history.Fail},
-		{"sent twice, not enough replicas", kerr.NotEnoughReplicas, 2, history.Info},
-		{"tap blind, not enough replicas", kerr.NotEnoughReplicas, -1, history.Info},
-		{"timeout wrapping a definite error", wrappedTimeout, 1, history.Info},
-		{"wrapped definite error", fmt.Errorf("producing: %w", kerr.NotEnoughReplicas), 1, history.Fail},
-		{"unknown error, sent", errors.New("boom"), 1, history.Info},
-		{"max buffered", kgo.ErrMaxBuffered, 0, history.Fail},
+		{"success", nil, 1, 0, history.OK},
+		{"success, tap blind", nil, -1, 0, history.OK},
+		{"never sent, timeout", kgo.ErrRecordTimeout, 0, 0, history.Fail},
+		{"never sent, aborting", kgo.ErrAborting, 0, 0, history.Fail},
+		{"never sent, client closed", kgo.ErrClientClosed, 0, 0, history.Fail},
+		{"never sent, unknown error", errors.New("boom"), 0, 0, history.Fail},
+		{"sent, timeout", kgo.ErrRecordTimeout, 1, 0, history.Info},
+		{"sent, retries", kgo.ErrRecordRetries, 3, 0, history.Info},
+		{"sent, aborting", kgo.ErrAborting, 1, 0, history.Info},
+		{"sent, client closed", kgo.ErrClientClosed, 1, 0, history.Info},
+		{"sent, canceled", context.Canceled, 1, 0, history.Info},
+		{"sent, not leader", kerr.NotLeaderForPartition, 1, 0, history.Info},
+		{"sent, not enough replicas after append", kerr.NotEnoughReplicasAfterAppend, 1, 0, history.Info},
+		{"sent, request timed out", kerr.RequestTimedOut, 1, 0, history.Info},
+		{"sent, unknown server error", kerr.UnknownServerError, 1, 0, history.Info},
+		{"sent once, not enough replicas", kerr.NotEnoughReplicas, 1, 1, history.Fail},
+		{"sent once, message too large", kerr.MessageTooLarge, 1, 1, history.Fail},
+		{"sent once, out of order sequence", kerr.OutOfOrderSequenceNumber, 1, 1, history.Fail},
+		{"sent twice, not enough replicas", kerr.NotEnoughReplicas, 2, 0, history.Info},
+		{"tap blind, not enough replicas", kerr.NotEnoughReplicas, -1, 0, history.Info},
+		{"timeout wrapping a definite error", wrappedTimeout, 1, 0, history.Info},
+		{"wrapped definite error", fmt.Errorf("producing: %w", kerr.NotEnoughReplicas), 1, 1, history.Fail},
+		{"unknown error, sent", errors.New("boom"), 1, 0, history.Info},
+		{"max buffered", kgo.ErrMaxBuffered, 0, 0, history.Fail},
+		{"sent once, corrupt message, answer rejected it", kerr.CorruptMessage, 1, 1, history.Fail},
+		{"sent once, corrupt message for another batch (kgo fails the whole partition)", kerr.CorruptMessage, 1, 0, history.Info},
+		{"sent twice, both answers rejected it", kerr.NotEnoughReplicas, 2, 2, history.Fail},
+		{"sent twice, one answer lost", kerr.NotEnoughReplicas, 2, 1, history.Info},
 	} {
-		if got := sendOutcome(c.err, c.writes); got != c.want {
-			t.Errorf("%s: sendOutcome(%v, %d) = %s, want %s", c.name, c.err, c.writes, got, c.want)
+		if got := sendOutcome(c.err, c.writes, c.rejected); got != c.want {
+			t.Errorf("%s: sendOutcome(%v, %d, %d) = %s, want %s", c.name, c.err, c.writes, c.rejected, got, c.want)
 		}
 	}
 }

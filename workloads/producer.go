@@ -71,7 +71,7 @@ func NewProducer(rec *Recorder, seeds []string, cfg ProducerConfig) (*Producer, 
 	p.promise = p.complete
 	p.rng = rand.New(rand.NewPCG(cfg.Seed, uint64(p.process)))
 	p.noAcks = cfg.Acks == "0"
-	p.tap = newProduceTap(p.process, cfg.MaxPending)
+	p.tap = newProduceTap(p.process, cfg.MaxPending, p.settled)
 	p.wire = newWire(cfg.Dial, p.tap)
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
@@ -171,9 +171,10 @@ func (p *Producer) Run(ctx context.Context) error {
 
 // sendState is one outstanding send. The record lives here so the client can hold a pointer to it.
 type sendState struct {
-	seq    int64
-	writes int // produce requests that carried the record (guarded by the tap's mu)
-	rec    kgo.Record
+	seq      int64
+	writes   int // produce requests that carried the record (guarded by the tap's mu)
+	rejected int // of those, the ones the broker answered with a rejection before the append (same guard)
+	rec      kgo.Record
 }
 
 // send records the invoke and hands the record to the client. The value's bytes are shared between the history
@@ -197,11 +198,24 @@ func (p *Producer) send(seq int64, partition int32) {
 	p.cl.Produce(context.Background(), &s.rec, p.promise)
 }
 
+// settled records the completions of failures the tap held (unsure.go).
+func (p *Producer) settled(ops []history.Op) {
+	for i := range ops {
+		if ops[i].Type == history.Fail {
+			p.stats.fail.Add(1)
+		} else {
+			p.stats.info.Add(1)
+		}
+		p.rec.append(&ops[i])
+	}
+}
+
 // complete is the promise of every send: it maps the outcome through sendOutcome and records the completion.
 func (p *Producer) complete(r *kgo.Record, err error) {
 	_, seq, _ := parseValueBytes(r.Value)
-	s, writes := p.tap.take(seq)
-	t := sendOutcome(err, writes)
+	s, writes, rejected := p.tap.take(seq)
+	t := sendOutcome(err, writes, rejected)
+	var held *history.Op
 	op := history.Op{Process: p.process, Type: t, F: history.Send, Topic: r.Topic, Partition: r.Partition,
 		Value: unsafe.String(unsafe.SliceData(r.Value), len(r.Value))}
 	switch t {
@@ -215,6 +229,11 @@ func (p *Producer) complete(r *kgo.Record, err error) {
 		p.stats.ok.Add(1)
 	case history.Fail:
 		op.Error = err.Error()
+		if writes == 0 && !p.crashing.Load() && !errors.Is(err, kgo.ErrMaxBuffered) {
+			// franz-go may still write a request it serialized before failing the record: the tap settles it.
+			held = &op
+			break
+		}
 		p.stats.fail.Add(1)
 		if writes == 0 && p.crashing.Load() {
 			p.stats.buffered.Add(1)
@@ -223,7 +242,10 @@ func (p *Producer) complete(r *kgo.Record, err error) {
 		op.Error = err.Error()
 		p.stats.info.Add(1)
 	}
-	p.rec.append(&op)
+	p.tap.release(seq, held)
+	if held == nil {
+		p.rec.append(&op)
+	}
 	if s != nil {
 		*s = sendState{} // kgo reads a non-zero Timestamp as the record's own, so nothing may survive reuse
 		p.states.Put(s)
@@ -267,6 +289,7 @@ func (p *Producer) Crash() (int, error) {
 	p.wire.cutAll()
 	p.cl.Close()
 	p.pending.Wait()
+	p.tap.settleAll()
 	buffered := int(p.stats.buffered.Load())
 	p.rec.pair(history.Op{Process: p.process, F: history.Crash, Buffered: buffered}, history.OK)
 	return buffered, p.rec.Err()
@@ -282,6 +305,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	flushErr := p.cl.Flush(ctx)
 	p.cl.Close()
 	p.pending.Wait()
+	p.tap.settleAll()
 	if flushErr != nil {
 		return fmt.Errorf("flushing producer %d: %w", p.process, flushErr)
 	}

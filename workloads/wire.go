@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkatrial/kafkatrial/history"
 )
 
 // DialFunc opens a client connection; scenarios pass the nemesis network's dialer here so that faults act on
@@ -91,13 +95,24 @@ type tapConn struct {
 	wmu  sync.Mutex // serializes Write with cutAll; kgo writes one request per Write from one goroutine
 	skip int        // bytes still to come of a frame already counted (after a short write)
 	seqs []int64    // scratch: the sequence numbers one write carried (guarded by wmu)
+
+	// awaiting holds, by correlation id, the produce requests written on this connection whose answers the tap
+	// reads (guarded by amu: Write and Read run on different goroutines).
+	amu      sync.Mutex
+	awaiting map[int32]*sentRequest
+	resp     respScan // owned by Read
 }
 
 func (c *tapConn) Read(p []byte) (int, error) {
 	if c.w.cut.Load() {
 		return 0, errCut
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.w.tap != nil && n > 0 {
+		// The client sees these bytes only after this returns, so a rejection is on record before its promise.
+		c.resp.scan(p[:n], c)
+	}
+	return n, err
 }
 
 func (c *tapConn) Write(p []byte) (int, error) {
@@ -108,7 +123,7 @@ func (c *tapConn) Write(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(p)
 	if c.w.tap != nil && n > 0 {
-		c.skip, c.seqs = c.w.tap.observe(p, n, c.skip, c.seqs[:0])
+		c.skip, c.seqs = c.w.tap.observe(p, n, c.skip, c.seqs[:0], c)
 	}
 	return n, err
 }
@@ -117,7 +132,11 @@ func (c *tapConn) Close() error {
 	c.w.mu.Lock()
 	delete(c.w.conns, c)
 	c.w.mu.Unlock()
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	if c.w.tap != nil {
+		c.w.tap.closed(c)
+	}
+	return err
 }
 
 // produceTap counts, per pending send, the produce requests written to a socket that carried its record.
@@ -129,36 +148,47 @@ type produceTap struct {
 	mu      sync.Mutex // guards everything below
 	pending map[int64]*sendState
 	blind   bool // a request could not be parsed: every count from now on is unknown
+
+	// Failures of records that no request had carried yet wait here until the client can no longer write
+	// them (settle, unsure.go).
+	lastAdded int64              // the newest sequence number added
+	written   map[*tapConn]int64 // per connection that carried our records, the newest sequence number written on it
+	unsure    map[int64]*unsureFail
+	order     []*unsureFail // unsure in failure order
+	emit      func([]history.Op)
 }
 
-func newProduceTap(process int, capacity int) *produceTap {
-	return &produceTap{process: process, decomp: kgo.DefaultDecompressor(), pending: make(map[int64]*sendState, capacity)}
+// newProduceTap returns a tap for process; emit appends completions whose outcome it settled late.
+func newProduceTap(process int, capacity int, emit func([]history.Op)) *produceTap {
+	return &produceTap{process: process, decomp: kgo.DefaultDecompressor(), pending: make(map[int64]*sendState, capacity),
+		written: make(map[*tapConn]int64), unsure: make(map[int64]*unsureFail), emit: emit}
 }
 
 // add registers a send before its record is handed to the client.
 func (t *produceTap) add(s *sendState) {
 	t.mu.Lock()
 	t.pending[s.seq] = s
+	t.lastAdded = s.seq
 	t.mu.Unlock()
 }
 
-// take unregisters the send of seq and returns it and how many requests carried it (-1: unknown).
-func (t *produceTap) take(seq int64) (*sendState, int) {
+// take returns the send of seq, how many requests carried it (-1: unknown) and how many of those the broker
+// rejected before appending. The send stays registered (writes still count) until release.
+func (t *produceTap) take(seq int64) (*sendState, int, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.pending[seq]
-	delete(t.pending, seq)
 	if t.blind || s == nil {
-		return s, -1
+		return s, -1, 0
 	}
-	return s, s.writes
+	return s, s.writes, s.rejected
 }
 
 // observe counts the records of every produce request that has bytes in p[:n]. skip is the number of bytes at
 // the start of p that belong to a frame counted by an earlier write; the first return value is the same for the
 // next write. The requests are parsed into seqs (scratch space, returned for reuse) without holding the tap's
 // lock, so parsing never stalls the sender registering new records; the counts are then applied at once.
-func (t *produceTap) observe(p []byte, n int, skip int, seqs []int64) (int, []int64) {
+func (t *produceTap) observe(p []byte, n int, skip int, seqs []int64, c *tapConn) (int, []int64) {
 	if skip >= n {
 		return skip - n, seqs
 	}
@@ -177,37 +207,60 @@ func (t *produceTap) observe(p []byte, n int, skip int, seqs []int64) (int, []in
 			break
 		}
 		var err error
-		if seqs, err = t.scanFrame(p[pos+4:end], seqs); err != nil {
+		var sent *sentRequest
+		if seqs, sent, err = t.scanFrame(p[pos+4:end], seqs); err != nil {
 			blind = true
+		}
+		if sent != nil && c != nil {
+			c.await(sent)
 		}
 		pos = end
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if blind {
 		t.blind = true
+		ready := t.settleLocked(true)
+		t.mu.Unlock()
+		t.emitAll(ready)
 		return 0, seqs
+	}
+	t.mu.Unlock()
+	t.wrote(c, seqs)
+	return pos - n, seqs
+}
+
+// wrote counts one write on c that carried the records of seqs, and settles what that allows.
+func (t *produceTap) wrote(c *tapConn, seqs []int64) {
+	t.mu.Lock()
+	if len(seqs) > 0 && c != nil {
+		t.written[c] = max(t.written[c], slices.Max(seqs))
 	}
 	for _, seq := range seqs {
 		if s := t.pending[seq]; s != nil {
 			s.writes++
+		} else if u := t.unsure[seq]; u != nil {
+			u.written = true
 		}
 	}
-	return pos - n, seqs
+	ready := t.settleLocked(false)
+	t.mu.Unlock()
+	t.emitAll(ready)
 }
 
 // scanFrame parses one request (header and body) and appends the sequence numbers of our records in a produce
-// request to seqs.
-func (t *produceTap) scanFrame(frame []byte, seqs []int64) ([]int64, error) {
+// request to seqs. For a produce request that will be answered (acks != 0) it also returns what the request
+// carried, so the answer can be matched to the records.
+func (t *produceTap) scanFrame(frame []byte, seqs []int64) ([]int64, *sentRequest, error) {
 	if len(frame) < 10 {
-		return seqs, fmt.Errorf("request header of %d bytes", len(frame))
+		return seqs, nil, fmt.Errorf("request header of %d bytes", len(frame))
 	}
 	key := int16(binary.BigEndian.Uint16(frame))
 	if key != 0 {
-		return seqs, nil
+		return seqs, nil, nil
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = int16(binary.BigEndian.Uint16(frame[2:]))
+	corr := int32(binary.BigEndian.Uint32(frame[4:]))
 	pos := 8
 	idLen := int(int16(binary.BigEndian.Uint16(frame[pos:])))
 	pos += 2
@@ -217,24 +270,37 @@ func (t *produceTap) scanFrame(frame []byte, seqs []int64) ([]int64, error) {
 	if req.IsFlexible() {
 		var err error
 		if pos, err = skipTags(frame, pos); err != nil {
-			return seqs, err
+			return seqs, nil, err
 		}
 	}
 	if pos > len(frame) {
-		return seqs, fmt.Errorf("produce request header overruns the frame")
+		return seqs, nil, fmt.Errorf("produce request header overruns the frame")
 	}
 	if err := req.UnsafeReadFrom(frame[pos:]); err != nil {
-		return seqs, fmt.Errorf("decoding produce request v%d: %w", req.Version, err)
+		return seqs, nil, fmt.Errorf("decoding produce request v%d: %w", req.Version, err)
+	}
+	var sent *sentRequest
+	if req.Acks != 0 {
+		sent = &sentRequest{corr: corr, version: req.Version}
 	}
 	var err error
 	for i := range req.Topics {
 		for j := range req.Topics[i].Partitions {
+			from := len(seqs)
 			if seqs, err = t.scanBatches(req.Topics[i].Partitions[j].Records, seqs); err != nil {
-				return seqs, err
+				return seqs, nil, err
+			}
+			if sent != nil && len(seqs) > from {
+				// UnsafeReadFrom aliases the frame; the topic name must outlive it.
+				sent.parts = append(sent.parts, sentPartition{topic: strings.Clone(req.Topics[i].Topic),
+					partition: req.Topics[i].Partitions[j].Partition, seqs: slices.Clone(seqs[from:])})
 			}
 		}
 	}
-	return seqs, nil
+	if sent != nil && len(sent.parts) == 0 {
+		sent = nil
+	}
+	return seqs, sent, nil
 }
 
 // skipTags skips a tagged-field section starting at pos.

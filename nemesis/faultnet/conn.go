@@ -53,6 +53,7 @@ type conn struct {
 	readQ      chan chunk // non-nil once the read pump runs
 	readLast   time.Time  // latest inbound delivery time handed out, so jitter never reorders
 	readPumped atomic.Bool
+	scan       frameScan // follows a client's request frames, for corrupt faults
 
 	writeMu     sync.Mutex
 	writeQ      chan chunk // non-nil once the write pump runs
@@ -95,6 +96,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			}
 			k := copy(p, c.pending.data)
 			c.pending.data = c.pending.data[k:]
+			c.delivered(p[:k])
 			return k, nil
 		}
 		if !c.readPumped.Load() && !c.n.quiet() && c.n.rules(c.remote, c.local).latency != nil {
@@ -128,6 +130,7 @@ func (c *conn) Read(p []byte) (int, error) {
 				continue
 			}
 		}
+		c.delivered(p[:k])
 		return k, c.fail("read", err)
 	}
 }

@@ -51,13 +51,15 @@ type fault struct {
 	kind   Kind
 	mode   Mode          // partition
 	links  map[Link]bool // partition, latency
-	node   string        // pause, lose-responses
+	node   string        // pause, lose-responses, corrupt
 	mean   time.Duration // latency
 	jitter time.Duration // latency
-	rng    *rand.Rand    // latency; owned by the Net while the fault is active
-	since  time.Time
-	until  time.Time   // zero: until healed
-	expiry *time.Timer // lose-responses with a duration
+	rng    *rand.Rand    // latency, corrupt; owned by the Net while the fault is active
+	// fraction is the share of produce requests a corrupt fault hits.
+	fraction float64
+	since    time.Time
+	until    time.Time   // zero: until healed
+	expiry   *time.Timer // lose-responses with a duration
 }
 
 // FaultInfo describes an active fault for status lines and nemesis.jsonl.
@@ -69,8 +71,10 @@ type FaultInfo struct {
 	Links   []Link        `json:"links,omitempty"`
 	Mean    time.Duration `json:"mean,omitempty"`
 	Jitter  time.Duration `json:"jitter,omitempty"`
-	Since   time.Time     `json:"since"`
-	Until   time.Time     `json:"until,omitzero"`
+	// Fraction is the share of produce requests a corrupt fault hits.
+	Fraction float64   `json:"fraction,omitempty"`
+	Since    time.Time `json:"since"`
+	Until    time.Time `json:"until,omitzero"`
 }
 
 // String renders the fault on one line, e.g. "#3 partition(drop) node-1->node-2 node-2->node-1".
@@ -82,6 +86,8 @@ func (f FaultInfo) String() string {
 		fmt.Fprintf(&b, "(%s)", f.Mode)
 	case KindLatency:
 		fmt.Fprintf(&b, "(%s±%s)", f.Mean, f.Jitter)
+	case KindCorrupt:
+		fmt.Fprintf(&b, "(%g of produce requests)", f.Fraction)
 	}
 	if len(f.Links) > 0 {
 		for _, l := range f.Links {
@@ -281,6 +287,7 @@ func (f *fault) info() FaultInfo {
 		}
 	default:
 		fi.Targets = []string{f.node}
+		fi.Fraction = f.fraction
 	}
 	return fi
 }

@@ -19,7 +19,7 @@ func (t *Target) Nodes() []string { return slices.Clone(t.names) }
 
 // basicKinds are the faults this target carries out directly; composites are built from them.
 var basicKinds = []nemesis.Kind{nemesis.Kill, nemesis.Stop, nemesis.Pause, nemesis.PowerLoss, nemesis.Partition,
-	nemesis.LoseResponses, nemesis.Latency, nemesis.ResetConns}
+	nemesis.LoseResponses, nemesis.Latency, nemesis.ResetConns, nemesis.Corrupt}
 
 // Supports reports whether k is a basic fault kind (every one is supported, partitions of the data plane
 // alone included).

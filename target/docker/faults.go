@@ -237,6 +237,11 @@ func (t *Target) HealNetwork(ctx context.Context) error {
 	return t.reconnectUncut(ctx, names)
 }
 
+// Corrupt is not supported: Docker has no proxy between clients and brokers that could alter a request.
+func (t *Target) Corrupt(context.Context, []string, float64) (func() error, error) {
+	return nil, fmt.Errorf("%w: corrupt (the docker target has no proxy between clients and brokers)", nemesis.ErrUnsupported)
+}
+
 // LoseResponses is not supported: Docker cannot drop a node's responses after it applied a request.
 func (t *Target) LoseResponses(context.Context, []string) (func() error, error) {
 	return nil, fmt.Errorf("%w: lose-responses (the docker target has no proxy between clients and brokers)", nemesis.ErrUnsupported)

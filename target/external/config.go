@@ -43,13 +43,16 @@ type Commands struct {
 	// PowerLoss kills the node and drops what it had not fsynced; undone by restart.
 	PowerLoss string `yaml:"power-loss,omitempty"`
 	// Isolate cuts the node off every other broker ({peers}), and clients too when IsolateCutsClients; {mode}
-	// is "drop" or "reset". Heal removes every network fault of the node (isolate, latency, lose-responses).
+	// is "drop" or "reset". Heal removes every network fault of the node (isolate, latency, lose-responses, corrupt).
 	Isolate string `yaml:"isolate,omitempty"`
 	Heal    string `yaml:"heal,omitempty"`
 	// Latency adds {latency_ms} ± {jitter_ms} of delay on the node's traffic; undone by heal.
 	Latency string `yaml:"latency,omitempty"`
 	// LoseResponses drops the node's responses to clients; undone by heal.
 	LoseResponses string `yaml:"lose-responses,omitempty"`
+	// Corrupt makes {fraction} (e.g. 0.05) of the produce requests clients send to the node arrive with a byte
+	// flipped inside their record data (a proxy in front of the broker can do it); undone by heal.
+	Corrupt string `yaml:"corrupt,omitempty"`
 	// ResetConnections breaks every connection of the node once.
 	ResetConnections string `yaml:"reset-connections,omitempty"`
 }
@@ -71,6 +74,7 @@ var commonPlaceholders = []string{"id", "node", "host", "port", "peers"}
 var extraPlaceholders = map[string][]string{
 	"isolate": {"mode"},
 	"latency": {"latency_ms", "jitter_ms"},
+	"corrupt": {"fraction"},
 }
 
 // template is a parsed command: literal text and placeholders in order.

@@ -5,7 +5,7 @@
 // cluster itself (Metadata, DescribeCluster, an ApiVersions probe per broker). Faults: each fault kind runs a
 // shell command the user configures (Config, a strict YAML file), once per broker, with the broker named by
 // its id through placeholders ({id}, {node}, {host}, {port}, {peers}; {mode} in isolate; {latency_ms} and
-// {jitter_ms} in latency). A kind without a command is refused at validation (Supports false); a partition
+// {jitter_ms} in latency; {fraction} in corrupt). A kind without a command is refused at validation (Supports false); a partition
 // shape the isolate command cannot carry out exactly is refused with nemesis.ErrUnsupported.
 //
 // The config file is named by the scenario's cluster.external_config (--external-config), else by the environment

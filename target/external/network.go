@@ -58,6 +58,14 @@ func (t *Target) LoseResponses(ctx context.Context, nodes []string) (func() erro
 	return t.netFault(ctx, "lose-responses", nodes, nil)
 }
 
+// Corrupt runs the corrupt command on each node with {fraction}; the returned function heals them.
+func (t *Target) Corrupt(ctx context.Context, nodes []string, fraction float64) (func() error, error) {
+	if !t.Supports(nemesis.Corrupt) {
+		return nil, fmt.Errorf("no corrupt and heal commands are configured: %w", nemesis.ErrUnsupported)
+	}
+	return t.netFault(ctx, "corrupt", nodes, map[string]string{"fraction": strconv.FormatFloat(fraction, 'g', -1, 64)})
+}
+
 // Latency runs the latency command on each node with {latency_ms} and {jitter_ms}; the returned function
 // heals them.
 func (t *Target) Latency(ctx context.Context, nodes []string, mean, jitter time.Duration) (func() error, error) {

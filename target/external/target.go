@@ -214,6 +214,7 @@ func (t *Target) Supports(k nemesis.Kind) bool {
 		nemesis.Partition:     {"isolate", "heal"},
 		nemesis.Latency:       {"latency", "heal"},
 		nemesis.LoseResponses: {"lose-responses", "heal"},
+		nemesis.Corrupt:       {"corrupt", "heal"},
 		nemesis.ResetConns:    {"reset-connections"},
 	}[k]
 	if len(need) == 0 {
