@@ -153,3 +153,68 @@ func TestClusterRestartKeepsDataAndControllerMoves(t *testing.T) {
 		t.Fatalf("Kill(9) = %v, want ErrNoSuchNode", err)
 	}
 }
+
+// A paused node freezes its controller voter too: a paused active controller loses leadership, the others
+// elect a new one and keep committing metadata, and the node rejoins the quorum when it resumes.
+func TestPausedActiveControllerLosesLeadershipAndRejoins(t *testing.T) {
+	c := startClusterForTest(t, 3)
+	paused := c.ActiveController()
+	if paused < 1 {
+		t.Fatalf("ActiveController = %d", paused)
+	}
+	if err := c.Pause(paused); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			c.Resume(paused)
+		}
+	}()
+	var successor int32
+	clusterWaitUntil(t, 20*time.Second, "a new active controller while the old one is paused", func() error {
+		successor = c.ActiveController()
+		if successor < 1 || successor == paused {
+			return fmt.Errorf("active controller %d", successor)
+		}
+		if id := c.Node(paused).meta.ctrl.ActiveID(); id == paused {
+			return fmt.Errorf("paused node %d still believes it leads", paused)
+		}
+		return nil
+	})
+
+	// The quorum without the paused voter still commits: a topic created through another node appears.
+	var seeds []string
+	for _, id := range c.IDs() {
+		if id != paused {
+			seeds = append(seeds, c.Node(id).Addr())
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RetryTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if resp, err := kadm.NewClient(cl).CreateTopic(testCtx(t), 1, 2, nil, "during-pause"); err != nil || resp.Err != nil {
+		t.Fatalf("create topic while node %d is paused: %v / %v", paused, err, resp.Err)
+	}
+	if im := c.Node(paused).meta.ctrl.Image(); im.Topics["during-pause"] != nil {
+		t.Fatalf("paused node %d applied metadata committed while it was paused", paused)
+	}
+
+	if err := c.Resume(paused); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	clusterWaitUntil(t, 20*time.Second, "the resumed voter rejoins the quorum", func() error {
+		ctrl := c.Node(paused).meta.ctrl
+		active := c.ActiveController()
+		if active < 1 || ctrl.ActiveID() != active {
+			return fmt.Errorf("resumed node %d names %d, the quorum %d", paused, ctrl.ActiveID(), active)
+		}
+		if ctrl.Image().Topics["during-pause"] == nil {
+			return errors.New("the resumed voter has not caught up with the topic created during its pause")
+		}
+		return c.readiness()
+	})
+}

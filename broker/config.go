@@ -53,6 +53,8 @@ type Config struct {
 	Defaults TopicDefaults `yaml:"defaults"`
 	// Timing holds the node's periodic work.
 	Timing Timing `yaml:"timing"`
+	// OffsetsTopic configures __consumer_offsets, where committed offsets are replicated (offsets_topic.go).
+	OffsetsTopic OffsetsTopicConfig `yaml:"offsets"`
 }
 
 // TopicDefaults are the broker-level defaults a topic takes when it does not set its own config.
@@ -190,6 +192,7 @@ func (c Config) withDefaults() Config {
 	if d.LogSegmentBytes == 0 {
 		d.LogSegmentBytes = DefaultSegmentBytes
 	}
+	c.OffsetsTopic = c.OffsetsTopic.withDefaults()
 	t, def := &c.Timing, TrialTiming()
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&t.HWCheckpointInterval, &def.HWCheckpointInterval}, {&t.RequestTimeout, &def.RequestTimeout},
@@ -281,6 +284,9 @@ func (c Config) validate() error {
 	if t.GroupMinSessionTimeout <= 0 || t.GroupMaxSessionTimeout < t.GroupMinSessionTimeout {
 		bad("group.min.session.timeout.ms", "%v must be positive and at most group.max.session.timeout.ms %v",
 			t.GroupMinSessionTimeout, t.GroupMaxSessionTimeout)
+	}
+	if err := c.OffsetsTopic.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

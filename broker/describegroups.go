@@ -11,7 +11,8 @@ func init() { registerHandler(kmsg.DescribeGroups, 0, 6, (*Node).handleDescribeG
 func (n *Node) handleDescribeGroups(cc *connCtx, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, g := range req.Groups {
-		if code := n.groupCoordinatorError(g); code != 0 {
+		coord, code := n.groupCoordinatorFor(g)
+		if code != 0 {
 			dg := kmsg.NewDescribeGroupsResponseGroup()
 			dg.Group, dg.ErrorCode = g, code
 			resp.Groups = append(resp.Groups, dg)
@@ -19,7 +20,7 @@ func (n *Node) handleDescribeGroups(cc *connCtx, req *kmsg.DescribeGroupsRequest
 		}
 		one := *req
 		one.Groups = []string{g}
-		resp.Groups = append(resp.Groups, n.groups.DescribeGroups(cc.ctx, &one).Groups...)
+		resp.Groups = append(resp.Groups, coord.DescribeGroups(cc.ctx, &one).Groups...)
 	}
 	return resp, nil
 }

@@ -44,7 +44,7 @@ func (n *Node) handleFetch(cc *connCtx, req *kmsg.FetchRequest) (kmsg.Response, 
 	var w chan struct{}
 	for {
 		resp.Topics = resp.Topics[:0]
-		total, stop := n.fetchOnce(req, resp)
+		total, stop := n.fetchOnce(cc, req, resp)
 		if stop || total >= int(req.MinBytes) || wait == 0 || !time.Now().Before(deadline) {
 			n.unregisterFetchWaiter(req, w)
 			return resp, nil
@@ -95,14 +95,17 @@ func (n *Node) unregisterFetchWaiter(req *kmsg.FetchRequest, w chan struct{}) {
 }
 
 // fetchOnce fills resp with one pass over the requested partitions and returns the bytes gathered, and
-// whether the request must be answered now whatever MinBytes says (a partition error, as Kafka does).
-func (n *Node) fetchOnce(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, bool) {
+// whether the request must be answered now whatever MinBytes says (a partition error, as Kafka does). The
+// record batches are read into the connection's cc.readBuf, which resp then points into: resp must be encoded
+// before the connection's next fetch.
+func (n *Node) fetchOnce(cc *connCtx, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, bool) {
 	budget := int(req.MaxBytes)
 	if req.MaxBytes <= 0 {
 		budget = int(^uint(0) >> 1)
 	}
 	total, stop := 0, false
 	follower := req.ReplicaID >= 0
+	buf := cc.readBuf[:0]
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -117,7 +120,8 @@ func (n *Node) fetchOnce(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int,
 			if total > 0 && limit <= 0 {
 				limit = 0
 			}
-			if n.fetchPartition(rt.Topic, rp, sp, req.ReplicaID, follower, limit, total == 0) {
+			var partStop bool
+			if buf, partStop = n.fetchPartition(buf, rt.Topic, rp, sp, req.ReplicaID, follower, limit, total == 0); partStop {
 				stop = true
 			}
 			total += len(sp.RecordBatches)
@@ -125,20 +129,22 @@ func (n *Node) fetchOnce(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int,
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	cc.readBuf = buf
 	return total, stop
 }
 
-// fetchPartition reads one partition into sp. limit is the byte budget; first allows one whole batch past it.
-// It reports whether the answer must go out now whatever MinBytes says (an error or a divergence).
-func (n *Node) fetchPartition(topic string, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
-	replicaID int32, follower bool, limit int, first bool) bool {
+// fetchPartition reads one partition into sp, appending its batches to buf (sp.RecordBatches points there) and
+// returning buf. limit is the byte budget; first allows one whole batch past it. It also reports whether the
+// answer must go out now whatever MinBytes says (an error or a divergence).
+func (n *Node) fetchPartition(buf []byte, topic string, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
+	replicaID int32, follower bool, limit int, first bool) ([]byte, bool) {
 	p := n.partition(topic, rp.Partition)
 	if p == nil {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		if _, ok := n.image().Partition(topic, rp.Partition); ok {
 			sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		}
-		return true
+		return buf, true
 	}
 	var v partitionView
 	if follower {
@@ -153,11 +159,11 @@ func (n *Node) fetchPartition(topic string, rp kmsg.FetchRequestTopicPartition, 
 			if c.code == kerr.NotLeaderForPartition.Code {
 				sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = v.leader, v.leaderEpoch
 			}
-			return true
+			return buf, true
 		case c.diverge != nil:
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
 			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = c.diverge.Epoch, c.diverge.EndOffset
-			return true
+			return buf, true
 		}
 	} else {
 		var ok bool
@@ -166,25 +172,25 @@ func (n *Node) fetchPartition(topic string, rp kmsg.FetchRequestTopicPartition, 
 		case !ok || v.leader != n.cfg.NodeID:
 			sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = v.leader, v.leaderEpoch
-			return true
+			return buf, true
 		case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < v.leaderEpoch:
 			sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			return true
+			return buf, true
 		case rp.CurrentLeaderEpoch > v.leaderEpoch:
 			sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			return true
+			return buf, true
 		}
 		if rp.FetchOffset < v.logStart || rp.FetchOffset > v.leo {
 			sp.ErrorCode = kerr.OffsetOutOfRange.Code
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
-			return true
+			return buf, true
 		}
 		if rp.LastFetchedEpoch >= 0 {
 			own := replica.LogView{Epochs: replicaEpochs(v.log), StartOffset: v.logStart, EndOffset: v.leo}
 			if c := replica.CheckFetch(own, rp.FetchOffset, rp.LastFetchedEpoch); c.Outcome == replica.FetchDiverging {
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = v.hw, v.hw, v.logStart
 				sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = c.Diverging.Epoch, c.Diverging.EndOffset
-				return true
+				return buf, true
 			}
 		}
 	}
@@ -195,25 +201,26 @@ func (n *Node) fetchPartition(topic string, rp kmsg.FetchRequestTopicPartition, 
 		upTo = v.leo
 	}
 	if rp.FetchOffset >= upTo || (limit <= 0 && !first) {
-		return false
+		return buf, false
 	}
-	data, err := v.log.Read(rp.FetchOffset, max(limit, 1), upTo)
+	grown, err := v.log.ReadAppend(buf, rp.FetchOffset, max(limit, 1), upTo)
+	data := grown[len(buf):]
 	switch {
 	case err == nil:
 	case isOutOfRange(err):
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
-		return true
+		return buf, true
 	default:
 		// A read racing a concurrent close (delete, stop) or a disk error: the client retries.
 		n.log.Warn("fetch read failed", "topic", topic, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
-		return true
+		return buf, true
 	}
-	if (!first && len(data) > limit) || data == nil {
-		return false
+	if (!first && len(data) > limit) || len(data) == 0 {
+		return buf, false
 	}
-	sp.RecordBatches = data
-	return false
+	sp.RecordBatches = data[:len(data):len(data)]
+	return grown, false
 }
 
 func isOutOfRange(err error) bool { return errors.Is(err, storage.ErrOffsetOutOfRange) }

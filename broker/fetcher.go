@@ -64,6 +64,13 @@ type fetcher struct {
 	targets map[topicPartition]*fetchTarget
 	// changed wakes an idle fetcher when its partition set changes.
 	changed chan struct{}
+	// inflight is the leader epoch of every partition of the request being answered (nil between requests),
+	// and cut ends that request early by closing its connection: a partition that becomes fetchable while a
+	// long poll for the others is parked at the leader must not wait out replica.fetch.wait.max.ms.
+	inflight map[topicPartition]int32
+	cut      func()
+	// interrupted records that cut ended the current request (no error to report, no backoff).
+	interrupted bool
 }
 
 // updateFetchers makes the node's fetchers match the image: every hosted partition led by another live node is
@@ -118,11 +125,16 @@ func (n *Node) updateFetchers(im *meta.Image) {
 }
 
 // setTargets replaces the fetcher's partitions, keeping a partition's error delay while its epoch is unchanged.
+// A fetchable partition the request in flight does not carry (new, or at a new epoch) ends that request early.
 func (f *fetcher) setTargets(targets map[topicPartition]*fetchTarget) {
 	f.mu.Lock()
+	now := time.Now()
 	for tp, t := range targets {
 		if old := f.targets[tp]; old != nil && old.p == t.p && old.leaderEpoch == t.leaderEpoch {
 			t.delayUntil = old.delayUntil
+		}
+		if epoch, ok := f.inflight[tp]; f.inflight != nil && (!ok || epoch != t.leaderEpoch) && !t.delayUntil.After(now) {
+			f.interruptLocked()
 		}
 	}
 	f.targets = targets
@@ -182,10 +194,13 @@ func (f *fetcher) run() {
 				continue
 			}
 		}
-		resp, err := conn.roundTrip(round.req, t.ReplicaFetchWaitMax+t.ReplicaSocketTimeout)
+		resp, err := f.roundTrip(conn, round)
 		if err != nil {
 			conn.close()
 			conn = nil
+			if f.takeInterrupted() {
+				continue // a partition was added: fetch again at once, on a new connection
+			}
 			if !failing && f.ctx.Err() == nil {
 				f.n.log.Warn("replica fetch failed", "leader", f.leader, "addr", f.addr, "err", err)
 				failing = true
@@ -210,6 +225,40 @@ func (f *fetcher) run() {
 	}
 }
 
+// roundTrip sends round on conn, letting setTargets end it early (see fetcher.inflight).
+func (f *fetcher) roundTrip(conn *replicaConn, round *fetchRound) (kmsg.Response, error) {
+	f.mu.Lock()
+	f.inflight = make(map[topicPartition]int32, len(round.positions))
+	for tp, pos := range round.positions {
+		f.inflight[tp] = pos.leaderEpoch
+	}
+	f.cut = func() { conn.c.Close() }
+	f.mu.Unlock()
+	t := f.n.cfg.Timing
+	resp, err := conn.roundTrip(round.req, t.ReplicaFetchWaitMax+t.ReplicaSocketTimeout)
+	f.mu.Lock()
+	f.inflight, f.cut = nil, nil
+	f.mu.Unlock()
+	return resp, err
+}
+
+// interruptLocked ends the request in flight, once. Caller holds mu.
+func (f *fetcher) interruptLocked() {
+	if f.cut != nil && !f.interrupted {
+		f.interrupted = true
+		f.cut()
+	}
+}
+
+// takeInterrupted reports (and clears) whether the last request was ended by interruptLocked.
+func (f *fetcher) takeInterrupted() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	was := f.interrupted
+	f.interrupted = false
+	return was
+}
+
 // idle waits for a partition set change, the end of the earliest error delay (wait > 0) or cancellation.
 func (f *fetcher) idle(wait time.Duration) {
 	var timer <-chan time.Time
@@ -226,7 +275,8 @@ func (f *fetcher) idle(wait time.Duration) {
 }
 
 // build makes the next request from every partition not held out; with none it returns how long until the
-// earliest held-out one may fetch again (0: none is waiting).
+// earliest held-out one may fetch again (0: none is waiting). The request's long poll ends no later than that,
+// so a partition held out after an error rejoins when its backoff ends, not when the others' poll ends.
 func (f *fetcher) build() (*fetchRound, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -268,6 +318,9 @@ func (f *fetcher) build() (*fetchRound, time.Duration) {
 	}
 	if len(round.positions) == 0 {
 		return nil, wait
+	}
+	if wait > 0 {
+		req.MaxWaitMillis = int32(min(f.n.cfg.Timing.ReplicaFetchWaitMax, max(wait, time.Millisecond)) / time.Millisecond)
 	}
 	return round, 0
 }

@@ -1,17 +1,12 @@
 package broker
 
-// FindCoordinator, versions 0-6 (v4+ batches keys). Group keys (type 0) map to one node by a hash of the
-// group id over the registered brokers, sorted by id: on a single node that is the node itself, and on a
-// cluster every node answers the same for a group (as long as the set of registered brokers is unchanged).
-// Deliberate differences from Kafka: the coordinator does not move when its node is down (Kafka moves it with
-// the leadership of the __consumer_offsets partition; here a group's offsets live only on its coordinator's
-// disk until issue 3 replicates them), so a fenced coordinator answers COORDINATOR_NOT_AVAILABLE; and
+// FindCoordinator, versions 0-6 (v4+ batches keys). A group key (type 0) is answered, as in Kafka, with the
+// leader of the group's partition of __consumer_offsets (offsets_topic.go), creating that topic on first use;
+// COORDINATOR_NOT_AVAILABLE while the partition has no live leader or the topic cannot be created yet. The
+// coordinator thus moves with the partition's leadership when its node dies. Deliberate difference:
 // transaction (type 1) and share-group (type 2) keys get INVALID_REQUEST (no transactions or share groups).
 
 import (
-	"hash/fnv"
-	"slices"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -32,7 +27,7 @@ func (n *Node) handleFindCoordinator(cc *connCtx, req *kmsg.FindCoordinatorReque
 			msg := "the built-in broker coordinates consumer groups only (no transactions, no share groups)"
 			c.ErrorMessage = &msg
 		} else {
-			c.NodeID, c.Host, c.Port, c.ErrorCode = n.groupCoordinator(key)
+			c.NodeID, c.Host, c.Port, c.ErrorCode = n.findGroupCoordinator(cc.ctx, key)
 		}
 		if c.ErrorCode != 0 {
 			c.NodeID, c.Host, c.Port = -1, "", -1
@@ -45,43 +40,4 @@ func (n *Node) handleFindCoordinator(cc *connCtx, req *kmsg.FindCoordinatorReque
 		resp.Coordinators = nil
 	}
 	return resp, nil
-}
-
-// groupCoordinator picks the node coordinating group: hash(group) over the registered brokers sorted by id.
-// The choice depends only on the metadata image, so every node makes the same one.
-func (n *Node) groupCoordinator(group string) (id int32, host string, port int32, code int16) {
-	im := n.image()
-	if im == nil || len(im.Brokers) == 0 {
-		return -1, "", -1, kerr.CoordinatorNotAvailable.Code
-	}
-	ids := make([]int32, 0, len(im.Brokers))
-	for bid := range im.Brokers {
-		ids = append(ids, bid)
-	}
-	slices.Sort(ids)
-	h := fnv.New32a()
-	h.Write([]byte(group))
-	id = ids[h.Sum32()%uint32(len(ids))]
-	if id == n.cfg.NodeID {
-		host, port = n.advertised()
-		return id, host, port, 0
-	}
-	b := im.Brokers[id]
-	if b.Fenced {
-		return -1, "", -1, kerr.CoordinatorNotAvailable.Code
-	}
-	return id, b.Host, b.Port, 0
-}
-
-// groupCoordinatorError is 0 when this node coordinates group, else the error a group request gets:
-// NOT_COORDINATOR (ask FindCoordinator again) or COORDINATOR_NOT_AVAILABLE.
-func (n *Node) groupCoordinatorError(group string) int16 {
-	id, _, _, code := n.groupCoordinator(group)
-	switch {
-	case code != 0:
-		return code
-	case id != n.cfg.NodeID:
-		return kerr.NotCoordinator.Code
-	}
-	return 0
 }

@@ -11,7 +11,8 @@ import (
 
 // TestGroupOffsetsSurviveKill: offsets committed (simple commits, generation -1) survive a hard Kill of the
 // node and a restart on the same disk: the store's writes sit in the page cache, which a process crash
-// keeps. (A power loss may drop them unless log.flush.interval.messages=1; see group.FileStore.)
+// keeps. The store is the node's __consumer_offsets partitions (replication factor 1 on a single node); a
+// power loss may drop commits unless log.flush.interval.messages=1, as for any log.
 func TestGroupOffsetsSurviveKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupWait)
 	defer cancel()

@@ -8,10 +8,11 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 func init() { registerHandler(kmsg.Heartbeat, 0, 4, (*Node).handleHeartbeat) }
 
 func (n *Node) handleHeartbeat(cc *connCtx, req *kmsg.HeartbeatRequest) (kmsg.Response, error) {
-	if code := n.groupCoordinatorError(req.Group); code != 0 {
+	coord, code := n.groupCoordinatorFor(req.Group)
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 		resp.ErrorCode = code
 		return resp, nil
 	}
-	return n.groups.Heartbeat(cc.ctx, req), nil
+	return coord.Heartbeat(cc.ctx, req), nil
 }

@@ -15,13 +15,14 @@ import (
 func init() { registerHandler(kmsg.JoinGroup, 0, 9, (*Node).handleJoinGroup) }
 
 func (n *Node) handleJoinGroup(cc *connCtx, req *kmsg.JoinGroupRequest) (kmsg.Response, error) {
-	if code := n.groupCoordinatorError(req.Group); code != 0 {
+	coord, code := n.groupCoordinatorFor(req.Group)
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode, resp.MemberID = code, req.MemberID
 		return resp, nil
 	}
 	ctx := group.WithClientInfo(cc.ctx, group.ClientInfo{ClientID: cc.clientID, Host: clientHost(cc.remote)})
-	return n.groups.Join(ctx, req), nil
+	return coord.Join(ctx, req), nil
 }
 
 // clientHost is the host part of a remote address, shown like Kafka shows it ("/127.0.0.1").

@@ -8,10 +8,11 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 func init() { registerHandler(kmsg.LeaveGroup, 0, 5, (*Node).handleLeaveGroup) }
 
 func (n *Node) handleLeaveGroup(cc *connCtx, req *kmsg.LeaveGroupRequest) (kmsg.Response, error) {
-	if code := n.groupCoordinatorError(req.Group); code != 0 {
+	coord, code := n.groupCoordinatorFor(req.Group)
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 		resp.ErrorCode = code
 		return resp, nil
 	}
-	return n.groups.Leave(cc.ctx, req), nil
+	return coord.Leave(cc.ctx, req), nil
 }

@@ -91,7 +91,7 @@ func (n *Node) handleMetadata(cc *connCtx, req *kmsg.MetadataRequest) (kmsg.Resp
 func (n *Node) metadataTopic(im *meta.Image, t *meta.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
-	mt.Topic, mt.TopicID = &name, t.ID
+	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID, isInternalTopic(name)
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = allOperations
 	}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/kafkatrial/kafkatrial/broker/group"
 	"github.com/kafkatrial/kafkatrial/broker/meta"
 	"github.com/kafkatrial/kafkatrial/broker/storage"
 )
@@ -51,9 +50,9 @@ type Node struct {
 	// meta is the node's path to the metadata quorum.
 	meta metadataService
 
-	groups     *group.Coordinator
-	groupStore *group.FileStore
-	pids       *producerIDAllocator
+	// groups coordinates the groups of the __consumer_offsets partitions this node leads (offsets_topic.go).
+	groups *groupCoordinators
+	pids   *producerIDAllocator
 	// hwCheckpoint is the checkpoint read at NewNode: the starting high watermark of each partition.
 	hwCheckpoint map[topicPartition]int64
 	// fetchers replicate the partitions this node follows, one per leader node (fetcher.go).
@@ -72,7 +71,6 @@ type topicPartition struct {
 const (
 	logsDirName       = "logs"
 	controllerDirName = "controller"
-	groupOffsetsFile  = "group-offsets"
 	producerIDFile    = "producer-id-block"
 )
 
@@ -103,19 +101,7 @@ func NewNode(cfg Config, disk *storage.Disk) (*Node, error) {
 		return nil, fmt.Errorf("broker: loading the producer id block: %w", err)
 	}
 	n.pids = pids
-	// Group offsets are fsynced per commit exactly when the logs are fsynced per message.
-	n.groupStore, err = group.OpenFileStore(disk, n.path(groupOffsetsFile), cfg.Defaults.LogFlushIntervalMessages == 1)
-	if err != nil {
-		return nil, fmt.Errorf("broker: opening the group offset store: %w", err)
-	}
-	t := cfg.Timing
-	n.groups, err = group.NewCoordinator(group.Config{Store: n.groupStore, Logger: n.log.With("part", "group"),
-		InitialRebalanceDelay: t.GroupInitialRebalanceDelay, MinSessionTimeout: t.GroupMinSessionTimeout,
-		MaxSessionTimeout: t.GroupMaxSessionTimeout})
-	if err != nil {
-		n.groupStore.Close()
-		return nil, fmt.Errorf("broker: starting the group coordinator: %w", err)
-	}
+	n.groups = newGroupCoordinators(n)
 	return n, nil
 }
 
@@ -218,10 +204,7 @@ func (n *Node) Close() error {
 	}
 	n.parts = map[topicPartition]*partition{}
 	n.partsMu.Unlock()
-	n.groups.Close()
-	if err := n.groupStore.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing the group offset store: %w", err))
-	}
+	n.groups.close()
 	if err := n.meta.close(); err != nil {
 		errs = append(errs, fmt.Errorf("stopping the controller: %w", err))
 	}
@@ -246,9 +229,7 @@ func (n *Node) Kill() {
 	}
 	n.parts = map[topicPartition]*partition{}
 	n.partsMu.Unlock()
-	n.groups.Close()
-	// The group store is killed, not closed: closing may flush, and a killed process flushes nothing.
-	n.groupStore.Kill()
+	n.groups.close()
 	n.meta.kill()
 	n.log.Info("broker node killed")
 }

@@ -1,7 +1,8 @@
 package broker
 
-// OffsetCommit, versions 0-9, served by the group coordinator (broker/group), which answers only after the
-// offset store accepted the commit. Partitions missing from the metadata image get
+// OffsetCommit, versions 0-9, served by the group coordinator (broker/group) of the group's __consumer_offsets
+// partition, which appends the commit to that partition and answers once the high watermark passed it
+// (acks=all; see offsets_topic_store.go for the errors a failed append answers). Partitions missing from the metadata image get
 // UNKNOWN_TOPIC_OR_PARTITION, as in Kafka. Not served: v10+ (topic ids instead of names). Deliberate
 // difference: v1's per-partition timestamp and v2-v4's retention time are ignored (offsets never expire).
 
@@ -14,7 +15,8 @@ import (
 func init() { registerHandler(kmsg.OffsetCommit, 0, 9, (*Node).handleOffsetCommit) }
 
 func (n *Node) handleOffsetCommit(cc *connCtx, req *kmsg.OffsetCommitRequest) (kmsg.Response, error) {
-	if code := n.groupCoordinatorError(req.Group); code != 0 {
+	coord, code := n.groupCoordinatorFor(req.Group)
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 		for _, t := range req.Topics {
 			rt := kmsg.NewOffsetCommitResponseTopic()
@@ -36,5 +38,5 @@ func (n *Node) handleOffsetCommit(cc *connCtx, req *kmsg.OffsetCommitRequest) (k
 		t, ok := im.Topics[topic]
 		return ok && partition >= 0 && int(partition) < len(t.Partitions)
 	})
-	return n.groups.OffsetCommitFiltered(cc.ctx, req, exists), nil
+	return coord.OffsetCommitFiltered(cc.ctx, req, exists), nil
 }

@@ -30,7 +30,8 @@ import (
 // appends and truncations run under mu, so the order of batches in the log, the producer state and the
 // leader's view of its log end always agree (Kafka appends under the partition's leader-ISR lock and the log
 // lock). The high watermark is also kept in an atomic so fetches read it without the lock. Long-polling
-// fetches and acks=all produces register a waiter channel; every append and high watermark move signals them.
+// fetches register a waiter channel that appends and high watermark moves signal; acks=all produces register
+// one that only high watermark moves (and leadership changes) signal, so an append wakes no produce for nothing.
 type partition struct {
 	tp      topicPartition
 	topicID [16]byte
@@ -50,7 +51,8 @@ type partition struct {
 	// ldr is the leader-side replication state, non-nil exactly while this node leads at leaderEpoch.
 	ldr       *replica.Leader
 	producers *producerState
-	waiters   map[chan struct{}]struct{}
+	waiters   map[chan struct{}]struct{} // long-polling fetches
+	hwWaiters map[chan struct{}]struct{} // acks=all produces
 	closed    bool
 
 	hw atomic.Int64
@@ -93,7 +95,8 @@ func openPartition(disk *storage.Disk, dir string, tp topicPartition, topicID [1
 		return nil, err
 	}
 	p := &partition{tp: tp, topicID: topicID, self: self, dir: dir, disk: disk, log: l, logCfg: cfg, leader: meta.NoLeader,
-		leaderEpoch: -1, partitionEpoch: -1, producers: newProducerState(), waiters: map[chan struct{}]struct{}{}, minISR: 1}
+		leaderEpoch: -1, partitionEpoch: -1, producers: newProducerState(), waiters: map[chan struct{}]struct{}{},
+		hwWaiters: map[chan struct{}]struct{}{}, minISR: 1}
 	if err := p.producers.rebuild(l); err != nil {
 		l.Close()
 		return nil, err
@@ -330,9 +333,17 @@ type appendResult struct {
 	propose *replica.Proposal
 }
 
-// appendLeader appends one produced batch (raw bytes, header and CRC already validated by h) as leader.
-// requireISR is acks=all: the committed ISR must hold min.insync.replicas members before anything is written.
+// appendLeader appends one produced batch (raw bytes, header and CRC already validated by h) as leader and
+// wakes the waiting fetches. requireISR is acks=all: the committed ISR must hold min.insync.replicas members
+// before anything is written.
 func (p *partition) appendLeader(batch []byte, h storage.BatchHeader, requireISR bool) (appendResult, error) {
+	return p.appendLeaderWake(batch, h, requireISR, true)
+}
+
+// appendLeaderWake is appendLeader; without wake the waiting fetches are left for the caller to wake
+// (wakeFetches), which a produce does once every partition of its request is appended, so a follower's fetch
+// carries all of a request's batches in one response instead of one per round trip.
+func (p *partition) appendLeaderWake(batch []byte, h storage.BatchHeader, requireISR, wake bool) (appendResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	res := appendResult{base: -1, logStart: p.log.StartOffset()}
@@ -366,7 +377,9 @@ func (p *partition) appendLeader(batch []byte, h storage.BatchHeader, requireISR
 		return res, fmt.Errorf("appending to %s-%d: %w", p.tp.topic, p.tp.partition, err)
 	}
 	res.propose = p.leaderResultLocked(lr)
-	p.wakeLocked()
+	if wake {
+		signalAll(p.waiters)
+	}
 	return res, nil
 }
 
@@ -391,15 +404,15 @@ func (p *partition) waitForHW(ctx context.Context, target int64, epoch int32, ti
 			}
 			return 0
 		}
-		p.waiters[w] = struct{}{}
+		p.hwWaiters[w] = struct{}{}
 		p.mu.Unlock()
 		select {
 		case <-w:
 		case <-ctx.Done():
-			p.removeWaiter(w)
+			p.removeHWWaiter(w)
 			return kerr.RequestTimedOut.Code
 		case <-deadline.C:
-			p.removeWaiter(w)
+			p.removeHWWaiter(w)
 			return kerr.RequestTimedOut.Code
 		}
 	}
@@ -503,15 +516,33 @@ func (p *partition) removeWaiter(w chan struct{}) {
 	p.mu.Unlock()
 }
 
-// wakeLocked signals and forgets every waiter.
+func (p *partition) removeHWWaiter(w chan struct{}) {
+	p.mu.Lock()
+	delete(p.hwWaiters, w)
+	p.mu.Unlock()
+}
+
+// wakeFetches signals and forgets every waiting fetch (new records are readable).
+func (p *partition) wakeFetches() {
+	p.mu.Lock()
+	signalAll(p.waiters)
+	p.mu.Unlock()
+}
+
+// wakeLocked signals and forgets every waiter, fetches and produces.
 func (p *partition) wakeLocked() {
-	for w := range p.waiters {
+	signalAll(p.waiters)
+	signalAll(p.hwWaiters)
+}
+
+func signalAll(waiters map[chan struct{}]struct{}) {
+	for w := range waiters {
 		select {
 		case w <- struct{}{}:
 		default:
 		}
 	}
-	clear(p.waiters)
+	clear(waiters)
 }
 
 // snapshot is a consistent view of the partition for a read.

@@ -14,7 +14,9 @@ package broker
 // Deliberate differences: no transactions (a transactional batch or a TransactionID gets
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED), no compression validation or recompression (batches are stored as
 // sent, as Kafka does when the topic's compression.type is "producer"), LogAppendTime is always -1 (the
-// CreateTime message timestamp type), no quotas (throttle 0).
+// CreateTime message timestamp type), no quotas (throttle 0), and consecutive acks=all produces on one
+// connection pipeline: each is appended in order while the earlier ones still wait for the ISR, and answered
+// in order (pipeline.go; Kafka reads a connection's next request only once the previous one is answered).
 
 import (
 	"fmt"
@@ -41,6 +43,7 @@ type hwWait struct {
 func (n *Node) handleProduce(cc *connCtx, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	var waits []hwWait
+	var appended []*partition
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -49,25 +52,36 @@ func (n *Node) handleProduce(cc *connCtx, req *kmsg.ProduceRequest) (kmsg.Respon
 			sp := &st.Partitions[i]
 			sp.Default()
 			sp.Partition = rp.Partition
-			w, err := n.producePartition(req, rt.Topic, rp, sp)
+			w, p, err := n.producePartition(req, rt.Topic, rp, sp)
 			if err != nil {
 				n.log.Error("produce failed on the log", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 			}
 			if w.p != nil {
 				waits = append(waits, w)
 			}
+			if p != nil {
+				appended = append(appended, p)
+			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	// acks=all: wait for the ISR. Appends happened above, so every partition replicates concurrently.
+	// Followers' long polls wake once the whole request is in the logs (see appendLeaderWake).
+	for _, p := range appended {
+		p.wakeFetches()
+	}
+
+	// acks=all: wait for the ISR. Appends happened above, so every partition replicates concurrently. The
+	// wait may run after this returns, while the connection's next produce is appended (pipeline.go).
 	if len(waits) > 0 {
 		deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
-		for _, w := range waits {
-			// Addresses into resp stay valid: resp.Topics is not appended to any more.
-			if code := w.p.waitForHW(cc.ctx, w.target, w.epoch, time.Until(deadline)); code != 0 {
-				w.resp.ErrorCode, w.resp.BaseOffset = code, -1
+		return &deferredResponse{Response: resp, finish: func() {
+			for _, w := range waits {
+				// Addresses into resp stay valid: resp.Topics is not appended to any more.
+				if code := w.p.waitForHW(cc.ctx, w.target, w.epoch, time.Until(deadline)); code != 0 {
+					w.resp.ErrorCode, w.resp.BaseOffset = code, -1
+				}
 			}
-		}
+		}}, nil
 	}
 	if req.Acks == 0 {
 		// No response; but an error closes the connection, as Kafka does, so the producer notices (refreshes
@@ -84,22 +98,26 @@ func (n *Node) handleProduce(cc *connCtx, req *kmsg.ProduceRequest) (kmsg.Respon
 	return resp, nil
 }
 
-// producePartition appends one partition's batch and fills sp; for acks=all it returns what to wait for.
+// producePartition appends one partition's batch and fills sp; for acks=all it returns what to wait for. The
+// partition is returned when something was appended to it (its waiting fetches are the caller's to wake).
 func (n *Node) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.ProduceRequestTopicPartition,
-	sp *kmsg.ProduceResponseTopicPartition) (hwWait, error) {
+	sp *kmsg.ProduceResponseTopicPartition) (hwWait, *partition, error) {
 	sp.BaseOffset = -1
-	fail := func(code int16, msg string) (hwWait, error) {
+	fail := func(code int16, msg string) (hwWait, *partition, error) {
 		sp.ErrorCode = code
 		if msg != "" && req.Version >= 8 {
 			sp.ErrorMessage = &msg
 		}
-		return hwWait{}, nil
+		return hwWait{}, nil, nil
 	}
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return fail(kerr.InvalidRequiredAcks.Code, "")
 	}
 	if req.TransactionID != nil {
 		return fail(kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not supported by the built-in broker")
+	}
+	if isInternalTopic(topic) {
+		return fail(kerr.InvalidTopicException.Code, "cannot append to internal topic "+topic)
 	}
 	p := n.partition(topic, rp.Partition)
 	if p == nil {
@@ -124,21 +142,26 @@ func (n *Node) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.
 	if h.NumRecords != h.LastOffsetDelta+1 || h.NumRecords <= 0 {
 		return fail(kerr.InvalidRecord.Code, "record count does not match the last offset delta")
 	}
-	res, err := p.appendLeader(rp.Records, h, req.Acks == -1)
+	res, err := p.appendLeaderWake(rp.Records, h, req.Acks == -1, false)
 	n.sendAlterPartition(p, res.propose)
 	sp.LogStartOffset = res.logStart
 	if err != nil {
+		// The append may have reached the log before failing (a leader state error after the write).
 		sp.ErrorCode = res.code
-		return hwWait{}, fmt.Errorf("producing to %s-%d: %w", topic, rp.Partition, err)
+		return hwWait{}, p, fmt.Errorf("producing to %s-%d: %w", topic, rp.Partition, err)
 	}
 	if res.code != 0 {
 		return fail(res.code, "")
 	}
 	sp.BaseOffset = res.base
+	appended := p
+	if res.dup {
+		appended = nil
+	}
 	// plantedBug is a constant "" outside the test-only plantedbugs build (planted_off.go), so this branch
 	// exists only there: it answers acks=all before the ISR has the batch, to prove the checker catches it.
 	if req.Acks != -1 || plantedBug == "ack-before-replication" {
-		return hwWait{}, nil
+		return hwWait{}, appended, nil
 	}
-	return hwWait{p: p, resp: sp, target: res.last + 1, epoch: res.epoch}, nil
+	return hwWait{p: p, resp: sp, target: res.last + 1, epoch: res.epoch}, appended, nil
 }

@@ -132,7 +132,8 @@ func (s *producerState) rebuild(l *storage.Log) error {
 // producerIDAllocator hands out producer ids unique across the cluster and across restarts: the node id
 // occupies the high bits and a counter the low ones. The counter is reserved in blocks whose end is written
 // (atomically, fsynced) to the Disk before any id of the block is handed out, so a restart, even after a
-// power loss, continues past every id ever given.
+// power loss, continues past every id ever given. The first block is reserved when the allocator is made, so
+// a producer's first InitProducerId never waits for an fsync.
 type producerIDAllocator struct {
 	mu    sync.Mutex
 	disk  *storage.Disk
@@ -163,6 +164,9 @@ func newProducerIDAllocator(disk *storage.Disk, path string, nodeID int32) (*pro
 	default:
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
+	if err := a.reserveLocked(); err != nil && !errors.Is(err, errProducerIDsExhausted) {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -171,16 +175,24 @@ func (a *producerIDAllocator) allocate() (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.next >= a.limit {
-		limit := a.limit + producerIDBlock
-		if limit >= 1<<producerIDCounterBits {
-			return -1, errProducerIDsExhausted
+		if err := a.reserveLocked(); err != nil {
+			return -1, err
 		}
-		if err := a.disk.WriteFileAtomic(a.path, binary.BigEndian.AppendUint64(nil, uint64(limit))); err != nil {
-			return -1, fmt.Errorf("reserving producer ids: %w", err)
-		}
-		a.limit = limit
 	}
 	id := a.node<<producerIDCounterBits | a.next
 	a.next++
 	return id, nil
+}
+
+// reserveLocked durably reserves the next block of counter values. Caller holds mu (or owns a).
+func (a *producerIDAllocator) reserveLocked() error {
+	limit := a.limit + producerIDBlock
+	if limit >= 1<<producerIDCounterBits {
+		return errProducerIDsExhausted
+	}
+	if err := a.disk.WriteFileAtomic(a.path, binary.BigEndian.AppendUint64(nil, uint64(limit))); err != nil {
+		return fmt.Errorf("reserving producer ids: %w", err)
+	}
+	a.limit = limit
+	return nil
 }

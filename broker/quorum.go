@@ -243,6 +243,7 @@ func (n *Node) applyImage(im *meta.Image) error {
 	n.meta.applied = im
 	n.img.Store(im)
 	n.updateFetchers(im)
+	n.groups.onImage(im)
 	return errors.Join(errs...)
 }
 
@@ -300,4 +301,18 @@ func (m *metadataService) kill() {
 		m.cancelSub()
 	}
 	m.ctrl.Kill()
+}
+
+// pause freezes the controller voter with the rest of the node (Node.Pause); nil before Start.
+func (m *metadataService) pause() {
+	if m.ctrl != nil {
+		m.ctrl.Pause()
+	}
+}
+
+// resume undoes pause.
+func (m *metadataService) resume() {
+	if m.ctrl != nil {
+		m.ctrl.Resume()
+	}
 }

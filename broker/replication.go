@@ -55,12 +55,18 @@ func (n *Node) PartitionState(topic string, partition int32) (PartitionStatus, b
 // Pause makes the node stop doing work, as a SIGSTOP would: no request is handled or answered, no fetcher
 // fetches, no ISR check, heartbeat, image application or AlterPartition runs until Resume. Work in flight
 // finishes its current step and then waits. Its connections stay open (a fault layer stalls them separately).
-// The node's controller voter keeps running (a deliberate difference: a stopped process also stops its Raft
-// voter; under a paused node the quorum notices through the stalled connections instead).
-func (n *Node) Pause() { n.gate.pause() }
+// The node's controller voter freezes too (controller.Pause): a paused active controller loses leadership to
+// the other voters, and rejoins the quorum at Resume.
+func (n *Node) Pause() {
+	n.gate.pause()
+	n.meta.pause()
+}
 
 // Resume undoes Pause.
-func (n *Node) Resume() { n.gate.resume() }
+func (n *Node) Resume() {
+	n.meta.resume()
+	n.gate.resume()
+}
 
 // pauseGate blocks workers while the node is paused.
 type pauseGate struct {

@@ -28,7 +28,9 @@ package broker
 //
 // Requests on one connection are handled one at a time, in order, and answered in order (Kafka mutes a
 // connection while it processes a request; a long-polling Fetch or a JoinGroup blocks only its own
-// connection). Clients use separate connections for separate work.
+// connection). Clients use separate connections for separate work. One exception, pipeline.go: an acks=all
+// Produce is appended in order but may return a deferredResponse, whose wait for replication runs while the
+// connection's next Produce is read; any other request waits until every earlier answer is written.
 
 import (
 	"bufio"
@@ -54,6 +56,11 @@ type connCtx struct {
 	// version and correlationID are the current request's.
 	version       int16
 	correlationID int32
+	// readBuf is the connection's buffer for the record batches of a Fetch response (see fetchOnce): the
+	// response is encoded before the next request is read, so one buffer serves every fetch.
+	readBuf []byte
+	// answers writes deferred acks=all produce answers (pipeline.go); nil answers them inline.
+	answers *answerWriter
 }
 
 // apiHandler serves one API key over [minVersion, maxVersion].
@@ -97,6 +104,8 @@ const (
 	frameReadStep = 1 << 20
 	// writeTimeout bounds writing one response to a client that stopped reading.
 	writeTimeout = 30 * time.Second
+	// maxKeptBufferBytes bounds the buffers a connection keeps between requests (larger ones are dropped).
+	maxKeptBufferBytes = 4 << 20
 )
 
 var (
@@ -161,6 +170,8 @@ func (n *Node) serveConn(conn net.Conn) {
 		<-ctx.Done()
 		conn.Close()
 	}()
+	cc.answers = n.startAnswerWriter(conn, cc, cancel)
+	defer cc.answers.close()
 	r := bufio.NewReaderSize(conn, 64<<10)
 	var out []byte
 	for {
@@ -174,6 +185,9 @@ func (n *Node) serveConn(conn net.Conn) {
 		if n.gate.wait(ctx) != nil {
 			return
 		}
+		if int16(binary.BigEndian.Uint16(frame)) != kmsg.Produce.Int16() {
+			cc.answers.drain() // only produces overtake a pending answer's wait (pipeline.go)
+		}
 		out, err = n.handleFrame(cc, frame, out[:0])
 		if err != nil {
 			n.log.Warn("closing client connection", "remote", cc.remote, "client_id", cc.clientID, "err", err)
@@ -182,6 +196,7 @@ func (n *Node) serveConn(conn net.Conn) {
 		if len(out) == 0 {
 			continue
 		}
+		cc.answers.drain()
 		// A node paused while the request was handled answers only once resumed, as a stopped process would.
 		if n.gate.wait(ctx) != nil {
 			return
@@ -193,8 +208,11 @@ func (n *Node) serveConn(conn net.Conn) {
 			}
 			return
 		}
-		if cap(out) > 4<<20 {
+		if cap(out) > maxKeptBufferBytes {
 			out = nil // do not pin a large fetch response buffer for the connection's lifetime
+		}
+		if cap(cc.readBuf) > maxKeptBufferBytes {
+			cc.readBuf = nil
 		}
 	}
 }
@@ -328,6 +346,14 @@ func (n *Node) handleFrame(cc *connCtx, frame []byte, out []byte) ([]byte, error
 	resp, err := hd.serve(n, cc, req)
 	if err != nil {
 		return nil, fmt.Errorf("serving %s v%d: %w", kmsg.NameForKey(h.key), h.version, err)
+	}
+	if d, ok := resp.(*deferredResponse); ok {
+		if cc.answers != nil {
+			cc.answers.enqueue(h, d)
+			return out, nil
+		}
+		d.finish()
+		resp = d.Response
 	}
 	if resp == nil {
 		return out, nil

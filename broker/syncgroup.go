@@ -8,10 +8,11 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 func init() { registerHandler(kmsg.SyncGroup, 0, 5, (*Node).handleSyncGroup) }
 
 func (n *Node) handleSyncGroup(cc *connCtx, req *kmsg.SyncGroupRequest) (kmsg.Response, error) {
-	if code := n.groupCoordinatorError(req.Group); code != 0 {
+	coord, code := n.groupCoordinatorFor(req.Group)
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = code
 		return resp, nil
 	}
-	return n.groups.Sync(cc.ctx, req), nil
+	return coord.Sync(cc.ctx, req), nil
 }

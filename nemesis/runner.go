@@ -85,9 +85,11 @@ var requires = map[Kind][]Kind{
 // Run carries out the plan; times are relative to start. It returns when every planned fault has started and
 // every one with an end has been undone, or when ctx ends (faults still active are left for Heal).
 func (r *Runner) Run(ctx context.Context, start time.Time, plan []Planned) error {
+	r.mu.Lock() // status lines read the active faults while the run begins
 	if r.active == nil {
 		r.active = map[int]*activeFault{}
 	}
+	r.mu.Unlock()
 	if r.Settle == 0 {
 		r.Settle = 15 * time.Second
 	}
@@ -157,11 +159,10 @@ func (r *Runner) stop(ctx context.Context, id int) error {
 	return nil
 }
 
-// Heal undoes every active fault, removes every network fault, starts every node, and waits until the cluster
-// is healthy (every partition led, every ISR complete) or timeout passes.
-func (r *Runner) Heal(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// EndFaults undoes every fault still active (those the plan would have undone later, and those it leaves to the
+// final heal), without waiting for the cluster to recover. A run calls it when its fault window closes, before
+// stopping the workload, so that sends stuck behind a fault the window cut short can still complete.
+func (r *Runner) EndFaults(ctx context.Context) error {
 	r.mu.Lock()
 	ids := make([]int, 0, len(r.active))
 	for id := range r.active {
@@ -174,6 +175,18 @@ func (r *Runner) Heal(ctx context.Context, timeout time.Duration) error {
 		if err := r.stop(ctx, id); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// Heal undoes every active fault, removes every network fault, starts every node, and waits until the cluster
+// is healthy (every partition led, every ISR complete) or timeout passes.
+func (r *Runner) Heal(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var errs []error
+	if err := r.EndFaults(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := r.Cluster.HealNetwork(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("healing the network: %w", err))

@@ -75,7 +75,10 @@ func (c *recordingCluster) Pause(_ context.Context, n []string) error {
 	c.call("pause " + strings.Join(n, ","))
 	return nil
 }
-func (c *recordingCluster) Resume(_ context.Context, n []string) error { return nil }
+func (c *recordingCluster) Resume(_ context.Context, n []string) error {
+	c.call("resume " + strings.Join(n, ","))
+	return nil
+}
 func (c *recordingCluster) Partition(_ context.Context, links []Link, m Mode) (func() error, error) {
 	c.call(fmt.Sprintf("partition %d links %s plane=%q", len(links), m, links[0].Plane))
 	c.mu.Lock()
@@ -219,5 +222,30 @@ func TestCorruptStepDefaultsAndValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "nemesis.schedule[0].fraction") {
 			t.Errorf("Validate(%+v) = %v, want an error naming nemesis.schedule[0].fraction", bad, err)
 		}
+	}
+}
+
+// EndFaults undoes the faults a closing window cut short without waiting for health; Heal then has nothing left
+// to undo but still checks recovery.
+func TestEndFaultsUndoesWhatTheWindowCutShort(t *testing.T) {
+	c := newRecording()
+	r := &Runner{Cluster: c, Topics: []string{"trial"}}
+	plan := Plan(Spec{Schedule: []Step{{At: 0, Fault: Pause, Target: "node-2", Duration: time.Hour}}}, 1, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for len(r.Active()) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_ = r.Run(ctx, time.Now(), plan)
+	if len(r.Active()) != 1 {
+		t.Fatalf("active after the window: %v", r.Active())
+	}
+	if err := r.EndFaults(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Active()) != 0 || !slices.Contains(c.Calls(), "resume node-2") {
+		t.Fatalf("EndFaults left %v active; calls %v", r.Active(), c.Calls())
 	}
 }

@@ -187,6 +187,15 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 		interrupted = !wait(ctx, s.Duration, st, clients, nem)
 		stopNemesis()
 		nwg.Wait()
+		if !interrupted {
+			// A fault the window cut short would otherwise hold sends until the workload's stop gives up on
+			// them, and count as unavailability the harness made. The final heal still waits for recovery.
+			ectx, ecancel := context.WithTimeout(context.Background(), s.Nemesis.HealTimeout)
+			if err := nem.EndFaults(ectx); err != nil {
+				logger.Warn("ending the faults still active", "err", err)
+			}
+			ecancel()
+		}
 	}
 	if interrupted {
 		st.line("interrupted: stopping the workload, healing and checking what was recorded")
@@ -302,6 +311,12 @@ func startClients(c *clientSet, s *Scenario, seed int64) error {
 			cfg.MaxInFlight = g.MaxInFlightRequestsPerConnection
 			cfg.RequestTimeout = g.RequestTimeoutMs.D()
 			cfg.Linger = g.LingerMs.D()
+			if g.RetryBackoffMs > 0 {
+				cfg.RetryBackoff = g.RetryBackoffMs.D()
+			}
+			if g.RetryBackoffMaxMs > 0 {
+				cfg.RetryBackoffMax = g.RetryBackoffMaxMs.D()
+			}
 			cfg.DeliveryTimeout = max(g.DeliveryTimeoutMs.D(), cfg.Linger+cfg.RequestTimeout)
 			cfg.BatchSize = int32(g.BatchSize)
 			cfg.CompressionType = g.CompressionType

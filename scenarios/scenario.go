@@ -87,6 +87,8 @@ type Producer struct {
 	RequestTimeoutMs                 Millis  `yaml:"request.timeout.ms,omitempty"`
 	DeliveryTimeoutMs                Millis  `yaml:"delivery.timeout.ms,omitempty"`
 	LingerMs                         Millis  `yaml:"linger.ms,omitempty"`
+	RetryBackoffMs                   Millis  `yaml:"retry.backoff.ms,omitempty"`     // default 100ms (Kafka's)
+	RetryBackoffMaxMs                Millis  `yaml:"retry.backoff.max.ms,omitempty"` // default 1s (Kafka's)
 	BatchSize                        int     `yaml:"batch.size,omitempty"`
 	CompressionType                  string  `yaml:"compression.type,omitempty"`
 	Mode                             string  `yaml:"mode,omitempty"`       // sync (default) or async

@@ -100,6 +100,7 @@ func NewConsumer(rec *Recorder, seeds []string, cfg ConsumerConfig) (*Consumer, 
 		}
 		c.s.event(history.Op{F: history.Subscribe, Topics: slices.Clone(cfg.Topics), Group: cfg.GroupID}, history.OK)
 	}
+	opts = append(opts, cfg.Backoff.kgoOpts(cfg.Seed^uint64(c.s.process))...)
 	opts = append(opts, cfg.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

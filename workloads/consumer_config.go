@@ -53,6 +53,11 @@ type ConsumerConfig struct {
 	SessionTimeout time.Duration `yaml:"session.timeout.ms"`
 	// MaxPollRecords bounds the records of one poll (kgo PollRecords). Default 500.
 	MaxPollRecords int `yaml:"max.poll.records"`
+	// Backoff is retry.backoff.ms and retry.backoff.max.ms (Kafka's 100ms and 1s by default): how soon a
+	// failed fetch or commit is retried and metadata refreshed to find a moved leader or coordinator.
+	Backoff `yaml:",inline"`
+	// Seed drives the retry jitter.
+	Seed uint64 `yaml:"seed"`
 
 	// Strategy is one of the Strategy* constants. Default after-process.
 	Strategy string `yaml:"commit.strategy"`
@@ -83,6 +88,7 @@ func DefaultConsumerConfig(group string, topics ...string) ConsumerConfig {
 		AutoOffsetReset:    "earliest",
 		SessionTimeout:     45 * time.Second,
 		MaxPollRecords:     500,
+		Backoff:            DefaultBackoff(),
 		Strategy:           StrategyAfterProcess,
 		Processing:         ProcessInline,
 		BufferPolls:        64,
@@ -121,6 +127,9 @@ func (c *ConsumerConfig) Validate() error {
 	case c.BufferPolls < 1 || c.BufferPolls > 1<<16:
 		return fmt.Errorf("buffer.polls: %d, want 1..%d", c.BufferPolls, 1<<16)
 	}
+	if err := c.Backoff.validate(); err != nil {
+		return err
+	}
 	if _, err := c.isolation(); err != nil {
 		return err
 	}
@@ -132,6 +141,12 @@ func (c *ConsumerConfig) Validate() error {
 
 // Set assigns one setting by its name (for `--set key=value`); *.ms keys take milliseconds.
 func (c *ConsumerConfig) Set(key, value string) error {
+	if ok, err := c.Backoff.set(key, value); ok {
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", key, value, err)
+		}
+		return nil
+	}
 	var err error
 	switch key {
 	case "topics":
@@ -158,6 +173,8 @@ func (c *ConsumerConfig) Set(key, value string) error {
 		err = setMillis(&c.ProcessTime, value)
 	case "buffer.polls":
 		c.BufferPolls, err = strconv.Atoi(value)
+	case "seed":
+		c.Seed, err = strconv.ParseUint(value, 10, 64)
 	default:
 		return fmt.Errorf("unknown consumer setting %q", key)
 	}

@@ -39,6 +39,9 @@ type ProducerConfig struct {
 	BatchSize int32 `yaml:"batch.size"`
 	// CompressionType is none, gzip, snappy, lz4 or zstd (kgo.ProducerBatchCompression). Default none.
 	CompressionType string `yaml:"compression.type"`
+	// Backoff is retry.backoff.ms and retry.backoff.max.ms (Kafka's 100ms and 1s by default): how soon a
+	// failed produce is retried and metadata refreshed to find a moved leader.
+	Backoff `yaml:",inline"`
 
 	// Async lets up to MaxPending sends be outstanding at once; false waits for each outcome before the next
 	// send. Default true.
@@ -72,6 +75,7 @@ func DefaultProducerConfig(topic string, partitions int32) ProducerConfig {
 		Linger:            5 * time.Millisecond,
 		BatchSize:         16384,
 		CompressionType:   "none",
+		Backoff:           DefaultBackoff(),
 		Async:             true,
 		MaxPending:        1000,
 		Rate:              1000,
@@ -93,6 +97,9 @@ func (c *ProducerConfig) Validate() error {
 		return err
 	}
 	if _, err := c.compression(); err != nil {
+		return err
+	}
+	if err := c.Backoff.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -124,6 +131,12 @@ func (c *ProducerConfig) Validate() error {
 
 // Set assigns one setting by its Kafka name (for `--set key=value`); *.ms keys take milliseconds.
 func (c *ProducerConfig) Set(key, value string) error {
+	if ok, err := c.Backoff.set(key, value); ok {
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", key, value, err)
+		}
+		return nil
+	}
 	var err error
 	switch key {
 	case "topic":
@@ -211,6 +224,7 @@ func (c *ProducerConfig) kgoOpts() []kgo.Opt {
 		kgo.ProducerBatchCompression(codec),
 		kgo.MaxBufferedRecords(c.MaxPending),
 	}
+	opts = append(opts, c.Backoff.kgoOpts(c.Seed)...)
 	if !c.EnableIdempotence {
 		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(c.MaxInFlight))
 	}

@@ -213,7 +213,9 @@ func TestMaxInFlightOne(t *testing.T) {
 	}
 }
 
-// TestCompressionCodecUsed: every batch is written with the configured codec, and the records read back intact.
+// TestCompressionCodecUsed: batches are written with the configured codec, and the records read back intact.
+// kgo sends a batch uncompressed when compressing it would not make it smaller (a batch of one or two records
+// after a timing split), so codec none may appear beside the configured one, never another codec.
 func TestCompressionCodecUsed(t *testing.T) {
 	seeds := startCluster(t, 1)
 	codes := map[string]uint8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -232,7 +234,10 @@ func TestCompressionCodecUsed(t *testing.T) {
 				break
 			}
 		}
-		if len(got) != 1 || got[codes[codec]] == 0 {
+		others := maps.Clone(got)
+		delete(others, codes[codec])
+		delete(others, codes["none"])
+		if len(others) != 0 || got[codes[codec]] == 0 {
 			t.Fatalf("compression.type=%s: batches by codec %v", codec, got)
 		}
 		if p.tap.blind {

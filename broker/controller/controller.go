@@ -50,7 +50,9 @@ type Controller struct {
 	trans *raft.NetworkTransport
 	pool  *connPool
 	live  *liveness
-	stop  chan struct{}
+	// frz holds every connection and the liveness tracker while the voter is paused (pause.go).
+	frz  freezer
+	stop chan struct{}
 	// started is closed once raft runs; forwarded requests that arrive earlier wait for it.
 	started chan struct{}
 	wg      sync.WaitGroup
@@ -86,6 +88,8 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger.With("controller", cfg.NodeID), pool: &connPool{}, stop: make(chan struct{}),
 		started: make(chan struct{}), notify: make(chan bool, 16)}
+	c.frz.dead = c.stop
+	c.cfg.Listen, c.cfg.Dial = c.frz.listen(cfg.Listen), c.frz.dial(cfg.Dial)
 	initial := meta.Empty()
 	for k, v := range cfg.ClusterDefaults {
 		initial.ClusterDefaults[k] = v
@@ -319,8 +323,10 @@ func (c *Controller) toActive(ctx context.Context, what string, local func(conte
 }
 
 // Close stops cleanly: an active controller hands leadership to another voter first (bounded), so the
-// quorum does not wait out an election timeout.
+// quorum does not wait out an election timeout. A paused voter resumes first: a stopped process runs its
+// clean shutdown only once it runs again.
 func (c *Controller) Close() error {
+	c.frz.thaw()
 	if c.raft.State() == raft.Leader && len(c.cfg.Voters) > 1 {
 		if err := c.raft.LeadershipTransfer().Error(); err != nil {
 			c.log.Warn("leadership transfer before close failed", "err", err)

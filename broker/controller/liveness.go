@@ -75,6 +75,10 @@ func (l *liveness) run() {
 		case <-l.kick:
 		case <-l.c.notify:
 		}
+		// A paused voter judges nobody: it resumes with the first tick after Resume.
+		if l.c.frz.wait(context.Background(), nil) != nil {
+			return
+		}
 		l.check()
 	}
 }

@@ -35,7 +35,8 @@ type Config struct {
 	MaxGroups int
 }
 
-// Coordinator coordinates every group of one node.
+// Coordinator coordinates every group whose offsets live in one store: in the broker, the groups of one
+// __consumer_offsets partition while this node leads it (it is closed when the leadership ends).
 //
 // Locking: c.mu guards only the groups map and the closed flag; each group's state is guarded by that
 // group's own mutex (group.mu), and every state change of a group, including timer callbacks, happens under
@@ -45,7 +46,7 @@ type Config struct {
 // take the group's lock and check a token, so a stopped or superseded timer does nothing.
 //
 // Deliberate difference from Kafka: only committed offsets are durable. Membership and generations live in
-// memory, so after a coordinator restart every group starts Empty (its old members get UNKNOWN_MEMBER_ID and
+// memory, so after a coordinator restart or move every group starts Empty (its old members get UNKNOWN_MEMBER_ID and
 // rejoin, and a commit from an old generation is refused) with its committed offsets intact. Offsets never
 // expire (Kafka: offsets.retention.minutes).
 type Coordinator struct {

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ type FileStore struct {
 	liveBytes int64 // encoded size of the live state (what a snapshot would take)
 	live      map[string]map[TP]Committed
 	truncated int64
+	commits   int64 // commits appended since open: the position of the latest (file offsets restart at compaction)
 	closed    bool
 	broken    error // set when a compaction left no usable handle; every later Commit fails with it
 }
@@ -83,37 +85,60 @@ func (s *FileStore) TruncatedBytes() int64 {
 	return s.truncated
 }
 
+// Append commits at once (as Commit) and returns the commit as already durable.
+func (s *FileStore) Append(group string, offsets map[TP]Committed) (Pending, error) {
+	pos, err := s.commit(group, offsets)
+	if err != nil {
+		return nil, err
+	}
+	return storedCommit(pos), nil
+}
+
+// storedCommit is a FileStore commit: durable by the store's policy when Append returned.
+type storedCommit int64
+
+func (p storedCommit) Position() int64          { return int64(p) }
+func (storedCommit) Wait(context.Context) error { return nil }
+
 // Commit appends one record for the commit (fsyncing it when syncEveryCommit).
 func (s *FileStore) Commit(group string, offsets map[TP]Committed) error {
+	_, err := s.commit(group, offsets)
+	return err
+}
+
+// commit appends the commit's record and returns its position (the count of commits since open).
+func (s *FileStore) commit(group string, offsets map[TP]Committed) (int64, error) {
 	rec, err := encodeRecord(group, offsets)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("committing offsets of group %s: %w", group, ErrClosed)
+		return 0, fmt.Errorf("committing offsets of group %s: %w", group, ErrClosed)
 	}
 	if s.broken != nil {
-		return fmt.Errorf("committing offsets of group %s: %w", group, s.broken)
+		return 0, fmt.Errorf("committing offsets of group %s: %w", group, s.broken)
 	}
 	if _, err := s.f.WriteAt(rec, s.size); err != nil {
 		// Whatever part was written is a torn tail: the next write overwrites it, recovery would cut it.
-		return fmt.Errorf("appending offset commit of group %s: %w", group, err)
+		return 0, fmt.Errorf("appending offset commit of group %s: %w", group, err)
 	}
 	if s.sync {
 		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("syncing offset commit of group %s: %w", group, err)
+			return 0, fmt.Errorf("syncing offset commit of group %s: %w", group, err)
 		}
 	}
 	s.size += int64(len(rec))
+	s.commits++
+	pos := s.commits
 	s.apply(group, offsets)
 	if s.size > compactMinBytes && s.size > 4*s.liveBytes {
 		// This commit is already stored (in the old file, or in the snapshot if the rename happened), so a
 		// failed compaction does not fail it; compactLocked marks the store broken if no file is left to use.
 		_ = s.compactLocked()
 	}
-	return nil
+	return pos, nil
 }
 
 // Load returns a copy of every group's latest committed offsets.

@@ -52,6 +52,10 @@ type group struct {
 	pending      map[string]*time.Timer // member ids handed out with MEMBER_ID_REQUIRED, not yet joined
 	joinSeq      uint64                 // orders members by first join, for leader choice
 	offsets      map[TP]Committed
+	// offsetPos is the store position of the commit each offset came from (absent for loaded offsets).
+	offsetPos map[TP]int64
+	// pendingCommits counts commits appended to the store and still waiting to be durable.
+	pendingCommits int
 
 	// The running join phase: timer fires completeJoin (or extends the initial delay).
 	joinTimer      *time.Timer
@@ -85,7 +89,7 @@ type member struct {
 
 func newGroup(c *Coordinator, id string) *group {
 	return &group{c: c, id: id, members: map[string]*member{}, static: map[string]string{},
-		pending: map[string]*time.Timer{}, offsets: map[TP]Committed{}}
+		pending: map[string]*time.Timer{}, offsets: map[TP]Committed{}, offsetPos: map[TP]int64{}}
 }
 
 // shutdown stops every timer and releases every waiter with NOT_COORDINATOR. Caller holds g.mu.
@@ -448,9 +452,9 @@ func (g *group) answerSyncErr(m *member, code int16) {
 	m.syncWait = nil
 }
 
-// maybeDie removes an Empty group that holds no offsets: nothing is left to describe.
+// maybeDie removes an Empty group that holds no offsets and awaits no commit: nothing is left to describe.
 func (g *group) maybeDie() {
-	if g.state != stateEmpty || len(g.members) > 0 || len(g.pending) > 0 || len(g.offsets) > 0 {
+	if g.state != stateEmpty || len(g.members) > 0 || len(g.pending) > 0 || len(g.offsets) > 0 || g.pendingCommits > 0 {
 		return
 	}
 	g.stopJoinTimer()

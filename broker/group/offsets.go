@@ -23,14 +23,28 @@ type Committed struct {
 	Metadata    string
 }
 
-// OffsetStore keeps committed offsets durably. It is deliberately narrow (append a group's commit, load
-// everything once at start) so that issue 3's replicated internal topic is another implementation of it.
+// OffsetStore keeps committed offsets durably. A commit takes two steps so that the group's lock is held
+// only for the first: Append records the commit in the store's order (it is called under the group's lock, so
+// a group's commits are stored in the order they were validated, as Kafka appends under the group lock), and
+// the returned Pending's Wait returns once the commit is durable by the store's policy (the replicated
+// __consumer_offsets store: once the high watermark passed it, acks=all). Load returns what is durable.
 type OffsetStore interface {
-	// Commit durably records offsets for group as one atomic unit, returning only once the store's flush
-	// policy is met; after an error nothing of the commit may be reported as committed.
-	Commit(group string, offsets map[TP]Committed) error
+	// Append starts recording offsets for group as one atomic unit. An error means nothing was recorded.
+	Append(group string, offsets map[TP]Committed) (Pending, error)
 	// Load returns the latest committed offset of every group and partition.
 	Load() (map[string]map[TP]Committed, error)
+}
+
+// Pending is a commit a store accepted but may not have made durable yet.
+type Pending interface {
+	// Position orders a store's commits: a later Append has a higher position. Committed offsets are applied
+	// in this order whatever order the waits end in, so the store and the coordinator's view agree.
+	Position() int64
+	// Wait returns nil once the commit is durable. After an error nothing of the commit may be reported as
+	// committed (it may still take effect later, as a timed-out commit in Kafka may). An error that wraps a
+	// *kerr.Error gives the client that code; ErrCommitTooLarge gives INVALID_COMMIT_OFFSET_SIZE; any other
+	// COORDINATOR_NOT_AVAILABLE (retriable).
+	Wait(ctx context.Context) error
 }
 
 // ErrCommitTooLarge is returned by a store for a commit that exceeds its record bound.
@@ -47,8 +61,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 // OffsetCommitFiltered handles OffsetCommit v0..v9. Members of a generation commit with their generation and
 // member id (checked like Kafka: fenced instance, unknown member, stale generation, REBALANCE_IN_PROGRESS
 // while the group awaits its assignment); a commit with generation -1 is a "simple" commit, accepted only
-// while the group has no members. It answers after the store accepted the commit. exists may be nil.
-func (c *Coordinator) OffsetCommitFiltered(_ context.Context, req *kmsg.OffsetCommitRequest, exists PartitionFilter) *kmsg.OffsetCommitResponse {
+// while the group has no members. It answers after the store made the commit durable (Pending.Wait), without
+// holding the group's lock meanwhile; the offsets become visible to OffsetFetch only then. exists may be nil.
+func (c *Coordinator) OffsetCommitFiltered(ctx context.Context, req *kmsg.OffsetCommitRequest, exists PartitionFilter) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	codes := make([][]int16, len(req.Topics))
 	for i, t := range req.Topics {
@@ -107,23 +122,58 @@ func (c *Coordinator) OffsetCommitFiltered(_ context.Context, req *kmsg.OffsetCo
 		// No such group, yet the commit names a generation: it comes from a group that no longer exists.
 		return all(kerr.IllegalGeneration.Code)
 	}
-	defer g.mu.Unlock()
-	defer g.maybeDie()
 	if code := g.validateCommit(req); code != 0 {
+		g.maybeDie()
+		g.mu.Unlock()
 		return all(code)
 	}
-	if err := c.cfg.Store.Commit(g.id, offsets); err != nil {
-		c.log.Error("storing offset commit failed", "group", g.id, "err", err)
-		if errors.Is(err, ErrCommitTooLarge) {
-			return all(kerr.InvalidCommitOffsetSize.Code)
-		}
-		// Retriable for the client; the commit is not reported as done, whatever reached the disk.
-		return all(kerr.CoordinatorNotAvailable.Code)
+	pending, err := c.cfg.Store.Append(g.id, offsets)
+	if err != nil {
+		g.maybeDie()
+		g.mu.Unlock()
+		c.log.Error("storing offset commit failed", "group", req.Group, "err", err)
+		return all(commitErrorCode(err))
 	}
-	for tp, o := range offsets {
-		g.offsets[tp] = o
+	g.pendingCommits++
+	g.mu.Unlock()
+	werr := pending.Wait(ctx)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	defer g.maybeDie()
+	g.pendingCommits--
+	if werr != nil {
+		// Not reported as done, whatever reached the log: the client retries (or its next commit supersedes).
+		c.log.Warn("offset commit not acknowledged", "group", req.Group, "err", werr)
+		return all(commitErrorCode(werr))
+	}
+	if g.state != stateDead {
+		g.applyCommitted(offsets, pending.Position())
 	}
 	return resp
+}
+
+// commitErrorCode is the Kafka error code a failed Append or Wait answers (see Pending.Wait).
+func commitErrorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case errors.Is(err, ErrCommitTooLarge):
+		return kerr.InvalidCommitOffsetSize.Code
+	case errors.As(err, &ke):
+		return ke.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+// applyCommitted makes a durable commit visible, unless a commit stored after it (a higher position) already
+// set the partition. Caller holds g.mu.
+func (g *group) applyCommitted(offsets map[TP]Committed, pos int64) {
+	for tp, o := range offsets {
+		if at, ok := g.offsetPos[tp]; ok && at > pos {
+			continue
+		}
+		g.offsets[tp] = o
+		g.offsetPos[tp] = pos
+	}
 }
 
 // validateCommit applies Kafka's (3.x) classic-group commit checks. Caller holds g.mu.

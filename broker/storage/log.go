@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -307,31 +308,43 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 // gives an empty result; an offset outside [StartOffset, EndOffset] gives ErrOffsetOutOfRange. The result is
 // freshly allocated and filled by one read of the segment file.
 func (l *Log) Read(offset int64, maxBytes int, upTo int64) ([]byte, error) {
+	b, err := l.ReadAppend(nil, offset, maxBytes, upTo)
+	if len(b) == 0 {
+		return nil, err
+	}
+	return b[:len(b):len(b)], err
+}
+
+// ReadAppend is Read appending the batches to dst (growing it only when its spare capacity is short), so a
+// caller that serves many reads reuses one buffer. It returns dst extended by the batches read; on an error
+// or an empty read, dst unchanged.
+func (l *Log) ReadAppend(dst []byte, offset int64, maxBytes int, upTo int64) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
-		return nil, fmt.Errorf("storage: reading %q: %w", l.dir, ErrClosed)
+		return dst, fmt.Errorf("storage: reading %q: %w", l.dir, ErrClosed)
 	}
 	start, end := l.segs[0].base, l.end.Load()
 	if offset < start || offset > end {
-		return nil, fmt.Errorf("storage: reading %q at offset %d: %w: log holds [%d, %d)", l.dir, offset,
+		return dst, fmt.Errorf("storage: reading %q at offset %d: %w: log holds [%d, %d)", l.dir, offset,
 			ErrOffsetOutOfRange, start, end)
 	}
 	if offset == end {
-		return nil, nil
+		return dst, nil
 	}
 	seg := l.segmentForLocked(offset)
 	pos, h, err := seg.findBatch(offset)
 	if err != nil {
-		return nil, fmt.Errorf("storage: reading %q at offset %d: %w", l.dir, offset, err)
+		return dst, fmt.Errorf("storage: reading %q at offset %d: %w", l.dir, offset, err)
 	}
 	if h.BaseOffset >= upTo {
-		return nil, nil
+		return dst, nil
 	}
-	n := max(min(int64(maxBytes), seg.size-pos), int64(h.Size()))
-	buf := make([]byte, n)
+	n := int(max(min(int64(maxBytes), seg.size-pos), int64(h.Size())))
+	out := slices.Grow(dst, n)
+	buf := out[len(dst) : len(dst)+n]
 	if err := readFull(seg.log, buf, pos); err != nil {
-		return nil, fmt.Errorf("storage: reading %q at offset %d: %w", l.dir, offset, err)
+		return dst, fmt.Errorf("storage: reading %q at offset %d: %w", l.dir, offset, err)
 	}
 	// Keep whole batches below upTo; only base offsets and lengths are looked at.
 	used := h.Size()
@@ -343,7 +356,7 @@ func (l *Log) Read(offset int64, maxBytes int, upTo int64) ([]byte, error) {
 		}
 		used += size
 	}
-	return buf[:used:used], nil
+	return out[:len(dst)+used], nil
 }
 
 // segmentForLocked returns the segment whose range holds offset (the last with base <= offset).

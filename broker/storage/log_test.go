@@ -69,6 +69,17 @@ func TestLogAppendRead(t *testing.T) {
 					t.Fatal("Read bytes differ from what was appended")
 				}
 			}
+			// ReadAppend reads the same batches after what dst holds, growing it when its spare room is short.
+			for _, spare := range []int{0, size / 2, 4 << 20} {
+				dst := append(make([]byte, 0, 3+spare), "pre"...)
+				got, err := l.ReadAppend(dst, tt.offset, tt.maxBytes, tt.upTo)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("ReadAppend error = %v, want %v", err, tt.wantErr)
+				}
+				if string(got[:3]) != "pre" || !bytes.Equal(got[3:], b) {
+					t.Fatalf("ReadAppend with %d spare bytes returned %q..., want \"pre\" and Read's %d bytes", spare, got[:min(len(got), 8)], len(b))
+				}
+			}
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kafkatrial/kafkatrial/broker"
 	"github.com/kafkatrial/kafkatrial/broker/storage"
+	"github.com/kafkatrial/kafkatrial/target/builtin"
 	"github.com/spf13/cobra"
 )
 
@@ -111,7 +112,8 @@ func newBrokerNodeCmd() *cobra.Command {
 	var (
 		id                                  int
 		listen, advertise, controller, data string
-		voters                              string
+		voters, timing                      string
+		sets                                []string
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -130,6 +132,17 @@ func newBrokerNodeCmd() *cobra.Command {
 			}
 			cfg := broker.Config{NodeID: int32(id), DataDir: "node-" + strconv.Itoa(id), ListenAddr: listen,
 				ControllerAddr: controller, Voters: vs}
+			settings := make(map[string]string, len(sets))
+			for _, kv := range sets {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return withCode(exitUsage, fmt.Errorf("--set %q: want key=value (a broker setting by its Kafka name)", kv))
+				}
+				settings[k] = v
+			}
+			if cfg.Defaults, cfg.Timing, err = builtin.BrokerConfig(timing, settings); err != nil {
+				return withCode(exitUsage, err)
+			}
 			if advertise != "" {
 				h, p, err := net.SplitHostPort(advertise)
 				pn, perr := strconv.ParseInt(p, 10, 32)
@@ -154,6 +167,8 @@ func newBrokerNodeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&controller, "controller", "", "this node's controller (Raft) address host:port; default its --voters entry")
 	cmd.Flags().StringVar(&voters, "voters", "", "controller.quorum.voters: id@host:port,... (empty: a single-voter quorum of this node)")
 	cmd.Flags().StringVar(&data, "data", "", "data directory")
+	cmd.Flags().StringVar(&timing, "timing", "trial", "timing profile: trial (failure detected and a leader elected in about a second) or kafka (Kafka's defaults)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "broker setting by its Kafka name, key=value (repeatable), e.g. replica.lag.time.max.ms=500")
 	return cmd
 }
 

@@ -134,6 +134,15 @@ func configFor(timing string, settings map[string]string) (nodeConfig, error) {
 	return c, nil
 }
 
+// BrokerConfig maps a timing profile ("trial", the default, or "kafka") and broker settings by Kafka name onto a
+// node's topic defaults and timing, as the built-in target does for its own nodes; `kafkatrial broker node`
+// (one node per process or container) takes its --timing and --set flags through it. Unknown and unsupported
+// settings are errors naming them.
+func BrokerConfig(timing string, settings map[string]string) (broker.TopicDefaults, broker.Timing, error) {
+	c, err := configFor(timing, settings)
+	return c.Defaults, c.Timing, err
+}
+
 // SupportedSettings lists the broker settings (Kafka names) the built-in target honours, sorted.
 func SupportedSettings() []string {
 	out := make([]string, 0, len(brokerSettings))

@@ -18,9 +18,9 @@
 //     Dockerfile and binary>, kept and reused while the binary is unchanged. Each container runs `kafkatrial
 //     broker node --id N --listen 0.0.0.0:9092 --advertise node-N:9092 --controller node-N:9093 --voters
 //     1@node-1:9093,... --data /data` (the node requires its controller address to be its voter address).
-//     Ready line: "bootstrap: ". The node command takes no broker settings and no --timing yet: it runs the
-//     trial timing profile and the broker's defaults, so a scenario with cluster.broker settings or timing
-//     "kafka" is refused at Start, naming the settings, rather than run with them ignored.
+//     Ready line: "bootstrap: ". The scenario's timing profile and cluster.broker settings follow as --timing
+//     and --set key=value (Kafka names), checked with the built-in target's own mapping before any container
+//     starts: a setting the broker does not honour is refused, naming it, rather than run ignored.
 //   - apache/kafka..., or "kafka=<image>": Apache Kafka in KRaft combined mode (process.roles=broker,
 //     controller), configured through the image's KAFKA_* variables: KAFKA_NODE_ID,
 //     KAFKA_CONTROLLER_QUORUM_VOTERS, KAFKA_LISTENERS (PLAINTEXT :9092, CONTROLLER :9093),

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kafkatrial/kafkatrial/target/builtin"
 )
 
 // Kind is the broker software a cluster's containers run.
@@ -166,32 +168,18 @@ func kafkatrialSpec(id int32, n int, settingArgs []string) nodeSpec {
 // kafkatrialPowerLossSignal is the signal `kafkatrial broker node` reads as "lose every unsynced byte and exit".
 const kafkatrialPowerLossSignal = "SIGUSR1"
 
-// kafkatrialNodeTakesSettings says whether `kafkatrial broker node` accepts --timing and --set key=value. It
-// does not yet: the node runs the trial timing profile and the broker's defaults, so a scenario that sets a
-// broker setting or asks for Kafka timing is refused rather than run with the setting silently ignored.
-const kafkatrialNodeTakesSettings = false
-
-// kafkatrialSettingArgs turns the timing profile and broker settings into `broker node` flags (Kafka names;
-// the node refuses those it does not honour, so nothing is ignored).
+// kafkatrialSettingArgs turns the timing profile and broker settings into `broker node` flags (Kafka names). They
+// are checked here with the node's own mapping, so an unknown or unsupported setting is refused before any
+// container starts, never silently dropped.
 func kafkatrialSettingArgs(timing string, settings map[string]string) ([]string, error) {
-	if !kafkatrialNodeTakesSettings {
-		if timing == "kafka" {
-			return nil, errors.New("docker target: cluster.timing kafka: `kafkatrial broker node` has no --timing flag yet (it runs the trial profile)")
-		}
-		if len(settings) > 0 {
-			return nil, fmt.Errorf("docker target: broker settings %s: `kafkatrial broker node` has no flag to pass broker settings yet (it runs the broker's defaults)",
-				strings.Join(sortedKeys(settings), ", "))
-		}
-		return nil, nil
+	if _, _, err := builtin.BrokerConfig(timing, settings); err != nil {
+		return nil, fmt.Errorf("docker target: %w", err)
 	}
 	var args []string
 	if timing != "" {
 		args = append(args, "--timing", timing)
 	}
 	for _, k := range sortedKeys(settings) {
-		if !validKafkaName(k) {
-			return nil, fmt.Errorf("docker target: broker setting %q is not a Kafka setting name", k)
-		}
 		args = append(args, "--set", k+"="+settings[k])
 	}
 	return args, nil

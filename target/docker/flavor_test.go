@@ -51,19 +51,29 @@ func TestKafkatrialSpecs(t *testing.T) {
 		t.Fatalf("%d specs, want 3", len(sp))
 	}
 	want := []string{"broker", "node", "--id", "2", "--listen", "0.0.0.0:9092", "--advertise", "node-2:9092",
-		"--controller", "node-2:9093", "--voters", "1@node-1:9093,2@node-2:9093,3@node-3:9093", "--data", "/data"}
+		"--controller", "node-2:9093", "--voters", "1@node-1:9093,2@node-2:9093,3@node-3:9093", "--data", "/data",
+		"--timing", "trial"}
 	if !slices.Equal(sp[1].Cmd, want) {
 		t.Errorf("node-2 command\n got %q\nwant %q", sp[1].Cmd, want)
 	}
 	if sp[1].Name != "node-2" || sp[1].ID != 2 || sp[1].Image != "img" || sp[1].ReadyLog == "" || sp[1].StopTimeout <= 0 || sp[1].PowerLossSignal != "SIGUSR1" {
 		t.Errorf("node-2 spec %+v", sp[1])
 	}
-	// Until the node command takes settings, a setting or Kafka timing is refused, never silently dropped.
-	if _, err := specs(KindKafkatrial, "", 3, "", map[string]string{"min.insync.replicas": "2"}, 1); err == nil || !strings.Contains(err.Error(), "min.insync.replicas") {
-		t.Errorf("a broker setting the node cannot take: %v, want an error naming it", err)
+	// Broker settings and the timing profile reach every node as flags of its command.
+	sp, err = specs(KindKafkatrial, "", 3, "kafka", map[string]string{"min.insync.replicas": "2", "replica.lag.time.max.ms": "500"}, 1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := specs(KindKafkatrial, "", 3, "kafka", nil, 1); err == nil {
-		t.Error("timing kafka accepted though the node has no --timing flag")
+	tail := []string{"--timing", "kafka", "--set", "min.insync.replicas=2", "--set", "replica.lag.time.max.ms=500"}
+	if got := sp[0].Cmd[len(sp[0].Cmd)-len(tail):]; !slices.Equal(got, tail) {
+		t.Errorf("node-1 command ends %q, want %q", got, tail)
+	}
+	// A setting the node does not honour is refused before any container starts, naming it.
+	if _, err := specs(KindKafkatrial, "", 3, "", map[string]string{"retention.ms": "1000"}, 1); err == nil || !strings.Contains(err.Error(), "retention.ms") {
+		t.Errorf("a broker setting the node cannot honour: %v, want an error naming it", err)
+	}
+	if _, err := specs(KindKafkatrial, "", 3, "", map[string]string{"no.such.setting": "1"}, 1); err == nil || !strings.Contains(err.Error(), "no.such.setting") {
+		t.Errorf("an unknown broker setting: %v, want an error naming it", err)
 	}
 }
 
