@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkatrial/kafkatrial/nemesis"
@@ -277,10 +278,60 @@ func TestStartFailureCleansUp(t *testing.T) {
 }
 
 func TestUnknownTargetSettingsRefused(t *testing.T) {
-	_, err := Start(context.Background(), scenarios.TargetConfig{Nodes: 3, Broker: map[string]string{"replica.lag.time.max.ms": "3000"}})
-	if err == nil || !strings.Contains(err.Error(), "replica.lag.time.max.ms") {
-		t.Fatalf("Start with a broker setting the node cannot take: %v", err)
+	_, err := Start(context.Background(), scenarios.TargetConfig{Nodes: 3, Broker: map[string]string{"retention.ms": "3000"}})
+	if err == nil || !strings.Contains(err.Error(), "retention.ms") {
+		t.Fatalf("Start with a broker setting the node cannot honour: %v", err)
 	}
+}
+
+// A scenario's broker settings reach the node in its container: the topic's configs show the setting as the
+// broker's static config.
+func TestBrokerSettingsReachTheNode(t *testing.T) {
+	requireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	tg, err := Start(ctx, scenarios.TargetConfig{Nodes: 1, Dir: t.TempDir(), Seed: 1, Logger: testLogger(t),
+		Broker: map[string]string{"min.insync.replicas": "2"}})
+	if err != nil {
+		t.Fatalf("starting the docker target: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := tg.Close(ctx); err != nil {
+			t.Errorf("closing the docker target: %v", err)
+		}
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tg.Bootstrap()...), kgo.Dialer(tg.Dial()),
+		kgo.RetryTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "settings")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating the topic: %v", err)
+	}
+	cfgs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, "settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cfgs.On("settings", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range c.Configs {
+		if e.Key == "min.insync.replicas" {
+			if e.Value == nil || *e.Value != "2" || e.Source != kmsg.ConfigSourceStaticBrokerConfig {
+				t.Fatalf("min.insync.replicas = %v (source %v), want 2 from the broker's static config", e.MaybeValue(), e.Source)
+			}
+			return
+		}
+	}
+	t.Fatalf("the topic's configs lack min.insync.replicas: %+v", c.Configs)
 }
 
 func newClient(t *testing.T, tg *Target) *kgo.Client {
