@@ -35,9 +35,10 @@ type ClusterConfig struct {
 	// identity of its own, so a fault can cut broker traffic and leave the quorum connected. nil: Host and Net.
 	ControllerHost func(id int32) string
 	ControllerNet  func(id int32) (listen func(network, addr string) (net.Listener, error), dial func(ctx context.Context, network, addr string) (net.Conn, error))
-	// Defaults and Timing are every node's (as in Config).
-	Defaults TopicDefaults
-	Timing   Timing
+	// Defaults, Timing and OffsetsTopic are every node's (as in Config).
+	Defaults     TopicDefaults
+	Timing       Timing
+	OffsetsTopic OffsetsTopicConfig
 	// Logger receives every node's events (nil: discarded); each node also logs to its own broker.log.
 	Logger *slog.Logger
 	// BasePort, when set, fixes the ports instead of picking free ones: node id's client listener on
@@ -198,7 +199,8 @@ func (c *Cluster) newSlot(id int32, clientAddr string, voters map[int32]string) 
 	}
 	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(lf, nil), c.cfg.Logger.Handler()))
 	cfg := Config{NodeID: id, DataDir: "data", ListenAddr: clientAddr, ControllerAddr: voters[id],
-		Voters: voters, Logger: logger, Defaults: c.cfg.Defaults, Timing: c.cfg.Timing}
+		Voters: voters, Logger: logger, Defaults: c.cfg.Defaults, Timing: c.cfg.Timing,
+		OffsetsTopic: c.cfg.OffsetsTopic}
 	if c.cfg.Net != nil {
 		cfg.Listen, cfg.Dial = c.cfg.Net(id)
 	}

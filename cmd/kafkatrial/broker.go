@@ -140,7 +140,7 @@ func newBrokerNodeCmd() *cobra.Command {
 				}
 				settings[k] = v
 			}
-			if cfg.Defaults, cfg.Timing, err = builtin.BrokerConfig(timing, settings); err != nil {
+			if cfg.Defaults, cfg.Timing, cfg.OffsetsTopic, err = builtin.BrokerConfig(timing, settings); err != nil {
 				return withCode(exitUsage, err)
 			}
 			if advertise != "" {

@@ -87,6 +87,20 @@ var brokerSettings = map[string]func(c *nodeConfig, v string) error{
 	"group.max.session.timeout.ms": func(c *nodeConfig, v string) error {
 		return setMillis(&c.Timing.GroupMaxSessionTimeout, v, 1)
 	},
+	"offsets.topic.num.partitions": func(c *nodeConfig, v string) error {
+		return setInt32(&c.OffsetsTopic.NumPartitions, v, 1)
+	},
+	"offsets.topic.replication.factor": func(c *nodeConfig, v string) error {
+		n, err := parseInt(v, 1)
+		if err == nil && n > 1<<15-1 {
+			err = fmt.Errorf("%q is above %d", v, 1<<15-1)
+		}
+		c.OffsetsTopic.ReplicationFactor = int16(n)
+		return err
+	},
+	"offsets.commit.timeout.ms": func(c *nodeConfig, v string) error {
+		return setMillis(&c.OffsetsTopic.CommitTimeout, v, 1)
+	},
 }
 
 // unsupportedSettings are scenario broker settings the built-in broker has no field for yet. Each is an
@@ -98,8 +112,9 @@ var unsupportedSettings = map[string]string{
 
 // nodeConfig is the part of broker.ClusterConfig that settings change.
 type nodeConfig struct {
-	Defaults broker.TopicDefaults
-	Timing   broker.Timing
+	Defaults     broker.TopicDefaults
+	Timing       broker.Timing
+	OffsetsTopic broker.OffsetsTopicConfig
 }
 
 // configFor builds the cluster's defaults and timing from a timing profile ("trial", the default, or
@@ -135,12 +150,12 @@ func configFor(timing string, settings map[string]string) (nodeConfig, error) {
 }
 
 // BrokerConfig maps a timing profile ("trial", the default, or "kafka") and broker settings by Kafka name onto a
-// node's topic defaults and timing, as the built-in target does for its own nodes; `kafkatrial broker node`
+// node's topic defaults, timing and __consumer_offsets config, as the built-in target does for its own nodes; `kafkatrial broker node`
 // (one node per process or container) takes its --timing and --set flags through it. Unknown and unsupported
 // settings are errors naming them.
-func BrokerConfig(timing string, settings map[string]string) (broker.TopicDefaults, broker.Timing, error) {
+func BrokerConfig(timing string, settings map[string]string) (broker.TopicDefaults, broker.Timing, broker.OffsetsTopicConfig, error) {
 	c, err := configFor(timing, settings)
-	return c.Defaults, c.Timing, err
+	return c.Defaults, c.Timing, c.OffsetsTopic, err
 }
 
 // SupportedSettings lists the broker settings (Kafka names) the built-in target honours, sorted.

@@ -47,6 +47,12 @@ func TestConfigFor(t *testing.T) {
 			check: func(c nodeConfig) bool {
 				return c.Timing.ReplicaLagTimeMax == 500*time.Millisecond && c.Timing.GroupInitialRebalanceDelay == 20*time.Millisecond
 			}},
+		{name: "offsets topic", settings: map[string]string{"offsets.topic.num.partitions": "4",
+			"offsets.topic.replication.factor": "2", "offsets.commit.timeout.ms": "1500"},
+			check: func(c nodeConfig) bool {
+				o := c.OffsetsTopic
+				return o.NumPartitions == 4 && o.ReplicationFactor == 2 && o.CommitTimeout == 1500*time.Millisecond
+			}},
 		{name: "no retention", settings: map[string]string{"retention.ms": "1000"}, err: "retention.ms is not supported"},
 		{name: "zero rebalance delay not expressible", settings: map[string]string{"group.initial.rebalance.delay.ms": "0"}, err: "group.initial.rebalance.delay.ms"},
 		{name: "unknown", settings: map[string]string{"log.retention.bytes": "1"}, err: "unknown broker setting log.retention.bytes"},

@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg scenarios.TargetConfig) (*Target, error) {
 		ControllerNet: func(id int32) (func(string, string) (net.Listener, error), func(context.Context, string, string) (net.Conn, error)) {
 			return t.net.Listen(ControllerName(id)), t.net.Dial(ControllerName(id))
 		},
-		Defaults: nc.Defaults, Timing: nc.Timing, Logger: logger, StartTimeout: timeout,
+		Defaults: nc.Defaults, Timing: nc.Timing, OffsetsTopic: nc.OffsetsTopic, Logger: logger, StartTimeout: timeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("builtin target: %w", err)

@@ -172,7 +172,7 @@ const kafkatrialPowerLossSignal = "SIGUSR1"
 // are checked here with the node's own mapping, so an unknown or unsupported setting is refused before any
 // container starts, never silently dropped.
 func kafkatrialSettingArgs(timing string, settings map[string]string) ([]string, error) {
-	if _, _, err := builtin.BrokerConfig(timing, settings); err != nil {
+	if _, _, _, err := builtin.BrokerConfig(timing, settings); err != nil {
 		return nil, fmt.Errorf("docker target: %w", err)
 	}
 	var args []string
