@@ -125,15 +125,16 @@ func (n *Node) updateFetchers(im *meta.Image) {
 }
 
 // setTargets replaces the fetcher's partitions, keeping a partition's error delay while its epoch is unchanged.
-// A fetchable partition the request in flight does not carry (new, or at a new epoch) ends that request early.
+// A partition that is new here (or at a new epoch) and that the request in flight does not carry ends that
+// request early.
 func (f *fetcher) setTargets(targets map[topicPartition]*fetchTarget) {
 	f.mu.Lock()
-	now := time.Now()
 	for tp, t := range targets {
 		if old := f.targets[tp]; old != nil && old.p == t.p && old.leaderEpoch == t.leaderEpoch {
 			t.delayUntil = old.delayUntil
+			continue
 		}
-		if epoch, ok := f.inflight[tp]; f.inflight != nil && (!ok || epoch != t.leaderEpoch) && !t.delayUntil.After(now) {
+		if epoch, ok := f.inflight[tp]; f.inflight != nil && (!ok || epoch != t.leaderEpoch) {
 			f.interruptLocked()
 		}
 	}
@@ -325,8 +326,11 @@ func (f *fetcher) build() (*fetchRound, time.Duration) {
 	return round, 0
 }
 
-// apply hands each partition's answer to its replica.
+// apply hands each partition's answer to its replica. Partitions carrying records are appended concurrently
+// (each under its own lock): a follower's first append in a new leader epoch fsyncs the epoch checkpoint, and
+// one partition's fsync need not wait for another's.
 func (f *fetcher) apply(conn *replicaConn, round *fetchRound, resp *kmsg.FetchResponse) {
+	var appends []func()
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		for j := range rt.Partitions {
@@ -340,6 +344,10 @@ func (f *fetcher) apply(conn *replicaConn, round *fetchRound, resp *kmsg.FetchRe
 			var err error
 			switch sp.ErrorCode {
 			case 0:
+				if len(sp.RecordBatches) > 0 {
+					appends = append(appends, func() { f.applied(tp, t, t.p.followerResult(f.leader, pos, sp)) })
+					continue
+				}
 				err = t.p.followerResult(f.leader, pos, sp)
 			case kerr.OffsetOutOfRange.Code:
 				err = f.outOfRange(conn, tp, t.p, pos)
@@ -349,12 +357,26 @@ func (f *fetcher) apply(conn *replicaConn, round *fetchRound, resp *kmsg.FetchRe
 				f.delay(tp, t)
 				continue
 			}
-			if err != nil {
-				f.n.log.Error("applying a replica fetch failed", "topic", tp.topic, "partition", tp.partition,
-					"leader", f.leader, "err", err)
-				f.delay(tp, t)
-			}
+			f.applied(tp, t, err)
 		}
+	}
+	if len(appends) == 1 {
+		appends[0]()
+		return
+	}
+	var wg sync.WaitGroup
+	for _, fn := range appends {
+		wg.Go(fn)
+	}
+	wg.Wait()
+}
+
+// applied logs a failed apply and holds the partition out of fetches for replica.fetch.backoff.ms.
+func (f *fetcher) applied(tp topicPartition, t *fetchTarget, err error) {
+	if err != nil {
+		f.n.log.Error("applying a replica fetch failed", "topic", tp.topic, "partition", tp.partition,
+			"leader", f.leader, "err", err)
+		f.delay(tp, t)
 	}
 }
 

@@ -14,9 +14,8 @@ package broker
 // Deliberate differences: no transactions (a transactional batch or a TransactionID gets
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED), no compression validation or recompression (batches are stored as
 // sent, as Kafka does when the topic's compression.type is "producer"), LogAppendTime is always -1 (the
-// CreateTime message timestamp type), no quotas (throttle 0), and consecutive acks=all produces on one
-// connection pipeline: each is appended in order while the earlier ones still wait for the ISR, and answered
-// in order (pipeline.go; Kafka reads a connection's next request only once the previous one is answered).
+// CreateTime message timestamp type), and no quotas (throttle 0). As in Kafka, a connection's next request is
+// read only once an acks=all produce is answered: a producer's pipelined requests never overtake its waits.
 
 import (
 	"fmt"
@@ -70,18 +69,16 @@ func (n *Node) handleProduce(cc *connCtx, req *kmsg.ProduceRequest) (kmsg.Respon
 		p.wakeFetches()
 	}
 
-	// acks=all: wait for the ISR. Appends happened above, so every partition replicates concurrently. The
-	// wait may run after this returns, while the connection's next produce is appended (pipeline.go).
+	// acks=all: wait for the ISR. Appends happened above, so every partition replicates concurrently. As in
+	// Kafka, the connection's next request is read only once this one is answered.
 	if len(waits) > 0 {
 		deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
-		return &deferredResponse{Response: resp, finish: func() {
-			for _, w := range waits {
-				// Addresses into resp stay valid: resp.Topics is not appended to any more.
-				if code := w.p.waitForHW(cc.ctx, w.target, w.epoch, time.Until(deadline)); code != 0 {
-					w.resp.ErrorCode, w.resp.BaseOffset = code, -1
-				}
+		for _, w := range waits {
+			if code := w.p.waitForHW(cc.ctx, w.target, w.epoch, time.Until(deadline)); code != 0 {
+				w.resp.ErrorCode, w.resp.BaseOffset = code, -1
 			}
-		}}, nil
+		}
+		return resp, nil
 	}
 	if req.Acks == 0 {
 		// No response; but an error closes the connection, as Kafka does, so the producer notices (refreshes

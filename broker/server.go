@@ -28,9 +28,7 @@ package broker
 //
 // Requests on one connection are handled one at a time, in order, and answered in order (Kafka mutes a
 // connection while it processes a request; a long-polling Fetch or a JoinGroup blocks only its own
-// connection). Clients use separate connections for separate work. One exception, pipeline.go: an acks=all
-// Produce is appended in order but may return a deferredResponse, whose wait for replication runs while the
-// connection's next Produce is read; any other request waits until every earlier answer is written.
+// connection). Clients use separate connections for separate work.
 
 import (
 	"bufio"
@@ -59,8 +57,6 @@ type connCtx struct {
 	// readBuf is the connection's buffer for the record batches of a Fetch response (see fetchOnce): the
 	// response is encoded before the next request is read, so one buffer serves every fetch.
 	readBuf []byte
-	// answers writes deferred acks=all produce answers (pipeline.go); nil answers them inline.
-	answers *answerWriter
 }
 
 // apiHandler serves one API key over [minVersion, maxVersion].
@@ -170,8 +166,6 @@ func (n *Node) serveConn(conn net.Conn) {
 		<-ctx.Done()
 		conn.Close()
 	}()
-	cc.answers = n.startAnswerWriter(conn, cc, cancel)
-	defer cc.answers.close()
 	r := bufio.NewReaderSize(conn, 64<<10)
 	var out []byte
 	for {
@@ -185,9 +179,6 @@ func (n *Node) serveConn(conn net.Conn) {
 		if n.gate.wait(ctx) != nil {
 			return
 		}
-		if int16(binary.BigEndian.Uint16(frame)) != kmsg.Produce.Int16() {
-			cc.answers.drain() // only produces overtake a pending answer's wait (pipeline.go)
-		}
 		out, err = n.handleFrame(cc, frame, out[:0])
 		if err != nil {
 			n.log.Warn("closing client connection", "remote", cc.remote, "client_id", cc.clientID, "err", err)
@@ -196,7 +187,6 @@ func (n *Node) serveConn(conn net.Conn) {
 		if len(out) == 0 {
 			continue
 		}
-		cc.answers.drain()
 		// A node paused while the request was handled answers only once resumed, as a stopped process would.
 		if n.gate.wait(ctx) != nil {
 			return
@@ -346,14 +336,6 @@ func (n *Node) handleFrame(cc *connCtx, frame []byte, out []byte) ([]byte, error
 	resp, err := hd.serve(n, cc, req)
 	if err != nil {
 		return nil, fmt.Errorf("serving %s v%d: %w", kmsg.NameForKey(h.key), h.version, err)
-	}
-	if d, ok := resp.(*deferredResponse); ok {
-		if cc.answers != nil {
-			cc.answers.enqueue(h, d)
-			return out, nil
-		}
-		d.finish()
-		resp = d.Response
 	}
 	if resp == nil {
 		return out, nil

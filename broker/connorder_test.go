@@ -11,11 +11,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TestPipelinedProducesAnsweredInOrder sends acks=all produces back to back on one connection to a replicated
+// TestBackToBackProducesAnsweredInOrder sends acks=all produces back to back on one connection to a replicated
 // leader, then an acks=1 produce and a Metadata request, without reading in between: every answer comes back
-// in request order, the batches sit in the log in request order, and each acks=all answer means what it
-// always meant (the high watermark passed the batch).
-func TestPipelinedProducesAnsweredInOrder(t *testing.T) {
+// in request order, the batches sit in the log in request order, and each acks=all answer means the high
+// watermark passed the batch.
+func TestBackToBackProducesAnsweredInOrder(t *testing.T) {
 	rc := startRepCluster(t, nil)
 	rc.createTopic("pipe", nil)
 	leader := rc.leader("pipe")
