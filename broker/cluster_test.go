@@ -16,7 +16,14 @@ import (
 // startClusterForTest starts a cluster on 127.0.0.1 under a temp dir, closed at cleanup.
 func startClusterForTest(t *testing.T, nodes int) *Cluster {
 	t.Helper()
-	c, err := StartCluster(ClusterConfig{Nodes: nodes, Dir: t.TempDir(), Logger: testLogger()})
+	return startClusterWith(t, ClusterConfig{Nodes: nodes})
+}
+
+// startClusterWith starts a cluster of cfg (its Dir and Logger filled in) on 127.0.0.1, closed at cleanup.
+func startClusterWith(t *testing.T, cfg ClusterConfig) *Cluster {
+	t.Helper()
+	cfg.Dir, cfg.Logger = t.TempDir(), testLogger()
+	c, err := StartCluster(cfg)
 	if err != nil {
 		t.Fatalf("StartCluster: %v", err)
 	}

@@ -270,16 +270,7 @@ func TestGroupOffsetsSurviveClusterRestart(t *testing.T) {
 // commit before the ISR acknowledges it, so commits survive a power loss of every node at once (without it,
 // like any log, the offsets topic keeps only what the page cache flushed).
 func TestGroupOffsetsSurvivePowerLossWhenFlushed(t *testing.T) {
-	c, err := StartCluster(ClusterConfig{Nodes: 3, Dir: t.TempDir(), Logger: testLogger(),
-		Defaults: TopicDefaults{LogFlushIntervalMessages: 1}})
-	if err != nil {
-		t.Fatalf("StartCluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	c := startClusterWith(t, ClusterConfig{Nodes: 3, Defaults: TopicDefaults{LogFlushIntervalMessages: 1}})
 	ctx, cancel := context.WithTimeout(context.Background(), groupWait)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RetryTimeout(groupWait))

@@ -132,16 +132,7 @@ func FuzzDecodeOffsetCommitBatch(f *testing.F) {
 func TestOffsetsCommitWaitsForISR(t *testing.T) {
 	ctl := controller.TrialTiming()
 	ctl.SessionTimeout = time.Minute
-	c, err := StartCluster(ClusterConfig{Nodes: 3, Dir: t.TempDir(), Logger: testLogger(),
-		Timing: Timing{ReplicaLagTimeMax: time.Minute, Controller: ctl}})
-	if err != nil {
-		t.Fatalf("StartCluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	c := startClusterWith(t, ClusterConfig{Nodes: 3, Timing: Timing{ReplicaLagTimeMax: time.Minute, Controller: ctl}})
 	ctx, cancel := context.WithTimeout(context.Background(), groupWait)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RetryTimeout(groupWait))
