@@ -1,5 +1,6 @@
 # The test command of the README and CI: every test under the race detector, then each fuzz target briefly
-# (the decoders of untrusted bytes: Kafka frames, record batches, histories, the stores' recovery).
+# (the decoders of untrusted bytes: Kafka frames, record batches, histories, the stores' recovery, offset
+# commit records, the producers' reading of broker answers).
 FUZZTIME ?= 10s
 GO ?= go
 
@@ -17,6 +18,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFileStoreRecover$$' -fuzztime $(FUZZTIME) ./broker/group
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLogs$$' -fuzztime $(FUZZTIME) ./broker/controller
 	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME) ./broker/controller
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeOffsetCommitBatch$$' -fuzztime $(FUZZTIME) ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzAnswers$$' -fuzztime $(FUZZTIME) ./workloads
 
 # Benchmarks that compare against a reference in the same run (kfake, plain files, plain sockets).
 bench:

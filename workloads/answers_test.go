@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
@@ -8,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkatrial/kafkatrial/history"
 )
@@ -126,4 +130,34 @@ func TestUnsureFailuresSettle(t *testing.T) {
 	if len(got) != 3 || got[2].Type != history.Fail {
 		t.Fatalf("settleAll: settled %v, want 4 as fail", got)
 	}
+}
+
+// FuzzAnswers feeds arbitrary bytes to the tap's reader of broker answers, cut at an arbitrary point: it may
+// stop trusting its counts, but never panics, and never marks a record rejected without a well-formed answer.
+func FuzzAnswers(f *testing.F) {
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 9
+	rt := kmsg.NewProduceResponseTopic()
+	rt.Topic = "trial"
+	rp := kmsg.NewProduceResponseTopicPartition()
+	rp.ErrorCode = kerr.CorruptMessage.Code
+	rt.Partitions = append(rt.Partitions, rp)
+	resp.Topics = append(resp.Topics, rt)
+	body := resp.AppendTo([]byte{0, 0, 0, 1, 0}) // correlation id 1, empty header tags
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	f.Add(append(frame, body...), uint8(3))
+	f.Add([]byte{0, 0, 0, 4, 0, 0, 0, 1}, uint8(0))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
+		tap := newProduceTap(1, 1, nil)
+		tap.add(&sendState{seq: 7})
+		c := &tapConn{w: &wire{tap: tap}}
+		c.await(&sentRequest{corr: 1, version: 9, parts: []sentPartition{{topic: "trial", partition: 0, seqs: []int64{7}}}})
+		k := min(int(cut), len(data))
+		c.resp.scan(data[:k], c)
+		c.resp.scan(data[k:], c)
+		if s, _, rejected := tap.take(7); s != nil && rejected > 0 && !bytes.Contains(data, []byte("trial")) {
+			t.Fatalf("record marked rejected by an answer that names no topic trial")
+		}
+	})
 }

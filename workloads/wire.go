@@ -305,8 +305,11 @@ func (t *produceTap) scanFrame(frame []byte, seqs []int64) ([]int64, *sentReques
 
 // skipTags skips a tagged-field section starting at pos.
 func skipTags(b []byte, pos int) (int, error) {
+	if pos > len(b) {
+		return 0, fmt.Errorf("tagged fields past the end")
+	}
 	num, n := binary.Uvarint(b[pos:])
-	if n <= 0 {
+	if n <= 0 || num > uint64(len(b)) {
 		return 0, fmt.Errorf("bad tagged field count")
 	}
 	pos += n
@@ -317,7 +320,7 @@ func skipTags(b []byte, pos int) (int, error) {
 		}
 		pos += n
 		size, n := binary.Uvarint(b[pos:])
-		if n <= 0 || size > uint64(len(b)) {
+		if n <= 0 || size > uint64(len(b)-pos-n) {
 			return 0, fmt.Errorf("bad tag size")
 		}
 		pos += n + int(size)
