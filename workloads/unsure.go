@@ -13,6 +13,11 @@ import "github.com/kafkatrial/kafkatrial/history"
 //     every connection that carried our records has done so (or closed), the record was never written: fail.
 //   - a request carrying the record is written: info (the broker may have it).
 //   - the client closes (Close, Crash) or the tap stops trusting its counts: whatever is known then.
+//
+// Known gap: only connections that have carried our records count. A request serialized before the failure as
+// the very first produce request of a new connection (a partition's first write to a new leader) could still go
+// out after the others moved on; that needs a non-retriable failure at the moment of a leader change, and would
+// show as a phantom of that record.
 
 // unsureFail is a failure held until the client can no longer write its record.
 type unsureFail struct {
