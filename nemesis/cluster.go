@@ -39,7 +39,7 @@ type Cluster interface {
 	// Latency adds delay with jitter on every link touching nodes, until healed.
 	Latency(ctx context.Context, nodes []string, mean, jitter time.Duration) (heal func() error, err error)
 	// Corrupt makes a share (0 < fraction <= 1) of the produce requests clients send to nodes arrive with one
-	// byte flipped inside their record data, until healed.
+	// byte flipped anywhere after the API key, until healed.
 	Corrupt(ctx context.Context, nodes []string, fraction float64) (heal func() error, err error)
 	// HealNetwork removes every network fault.
 	HealNetwork(ctx context.Context) error

@@ -197,8 +197,8 @@ func latencyFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]
 	return nodes, fmt.Sprintf("%v ± %v", mean, p.Jitter), func(context.Context) error { return heal() }, nil
 }
 
-// corruptFault flips a byte inside the record data of a share of the produce requests clients send to the
-// targets (default: every node), until undone.
+// corruptFault flips one byte, anywhere after the API key, in a share of the produce requests clients send to
+// the targets (default: every node), until undone.
 func corruptFault(ctx context.Context, r *Runner, p Planned, rng *rand.Rand) ([]string, string, func(context.Context) error, error) {
 	nodes, err := r.resolveOrAll(ctx, p.Target, rng)
 	if err != nil {

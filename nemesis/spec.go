@@ -20,8 +20,8 @@ const (
 	LoseResponses Kind = "lose-responses" // responses from brokers to producers lost after the broker applied them
 	Latency       Kind = "latency"        // added latency with jitter on every link
 	ResetConns    Kind = "reset-connections"
-	// Corrupt flips a byte inside the record data of a share of the produce requests clients send to the
-	// targets (a faulty NIC, switch or proxy beyond TCP's checksum): the broker's CRC check must catch it.
+	// Corrupt flips one byte, anywhere after the API key, in a share of the produce requests clients send to
+	// the targets (a faulty NIC, switch or proxy beyond TCP's checksum). Kafka's CRC covers only the record data.
 	Corrupt Kind = "corrupt"
 
 	// Composite faults the claims need.

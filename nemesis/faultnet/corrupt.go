@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 )
 
-// KindCorrupt flips a byte inside the record data of some produce requests (CorruptProduce).
+// KindCorrupt flips one byte in some produce requests (CorruptProduce).
 const KindCorrupt Kind = "corrupt"
 
 // produceAPIKey is the Kafka API key of Produce requests, the only ones a corrupt fault touches.

@@ -9,8 +9,8 @@ import (
 	"github.com/kafkatrial/kafkatrial/nemesis/faultnet"
 )
 
-// Corrupt makes a share of the produce requests clients send to nodes arrive with one byte flipped inside their
-// record data (faultnet.CorruptProduce), until healed. Each call draws which requests it hits from its own
+// Corrupt makes a share of the produce requests clients send to nodes arrive with one byte flipped
+// (faultnet.CorruptProduce), until healed. Each call draws which requests it hits from its own
 // stream of the target's seed.
 func (t *Target) Corrupt(ctx context.Context, nodes []string, fraction float64) (func() error, error) {
 	if _, err := t.ids(nodes); err != nil {

@@ -50,8 +50,8 @@ type Commands struct {
 	Latency string `yaml:"latency,omitempty"`
 	// LoseResponses drops the node's responses to clients; undone by heal.
 	LoseResponses string `yaml:"lose-responses,omitempty"`
-	// Corrupt makes {fraction} (e.g. 0.05) of the produce requests clients send to the node arrive with a byte
-	// flipped inside their record data (a proxy in front of the broker can do it); undone by heal.
+	// Corrupt makes {fraction} (e.g. 0.05) of the produce requests clients send to the node arrive with one byte
+	// flipped anywhere after the API key (a proxy in front of the broker can do it); undone by heal.
 	Corrupt string `yaml:"corrupt,omitempty"`
 	// ResetConnections breaks every connection of the node once.
 	ResetConnections string `yaml:"reset-connections,omitempty"`
