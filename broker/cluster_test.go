@@ -35,22 +35,6 @@ func startClusterWith(t *testing.T, cfg ClusterConfig) *Cluster {
 	return c
 }
 
-// clusterWaitUntil polls cond every 20ms until it returns nil or d passes, then fails with cond's last error.
-func clusterWaitUntil(t *testing.T, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestClusterRestartKeepsDataAndControllerMoves(t *testing.T) {
 	c := startClusterForTest(t, 3)
 	if got := c.IDs(); len(got) != 3 || got[0] != 1 || got[2] != 3 {
@@ -69,7 +53,7 @@ func TestClusterRestartKeepsDataAndControllerMoves(t *testing.T) {
 	if resp, err := adm.CreateTopic(ctx, 3, 1, nil, "ct"); err != nil || resp.Err != nil {
 		t.Fatalf("create topic: %v / %v", err, resp.Err)
 	}
-	clusterWaitUntil(t, 20*time.Second, "every partition led", func() error {
+	repWait(t, 20*time.Second, "every partition led", func() error {
 		im := c.Image()
 		tp := im.Topics["ct"]
 		if tp == nil {
@@ -110,7 +94,7 @@ func TestClusterRestartKeepsDataAndControllerMoves(t *testing.T) {
 	if err := c.Restart(victim); err != nil { // running: a no-op
 		t.Fatal(err)
 	}
-	clusterWaitUntil(t, 20*time.Second, "restarted replica recovered", func() error {
+	repWait(t, 20*time.Second, "restarted replica recovered", func() error {
 		st, err := c.Replica(victim, "ct", 0)
 		if err != nil {
 			return err
@@ -136,7 +120,7 @@ func TestClusterRestartKeepsDataAndControllerMoves(t *testing.T) {
 	if err := c.Kill(active); err != nil {
 		t.Fatal(err)
 	}
-	clusterWaitUntil(t, 20*time.Second, "a new active controller", func() error {
+	repWait(t, 20*time.Second, "a new active controller", func() error {
 		if a := c.ActiveController(); a < 1 || a == active {
 			return fmt.Errorf("active controller %d", a)
 		}
@@ -179,7 +163,7 @@ func TestPausedActiveControllerLosesLeadershipAndRejoins(t *testing.T) {
 		}
 	}()
 	var successor int32
-	clusterWaitUntil(t, 20*time.Second, "a new active controller while the old one is paused", func() error {
+	repWait(t, 20*time.Second, "a new active controller while the old one is paused", func() error {
 		successor = c.ActiveController()
 		if successor < 1 || successor == paused {
 			return fmt.Errorf("active controller %d", successor)
@@ -213,7 +197,7 @@ func TestPausedActiveControllerLosesLeadershipAndRejoins(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed = true
-	clusterWaitUntil(t, 20*time.Second, "the resumed voter rejoins the quorum", func() error {
+	repWait(t, 20*time.Second, "the resumed voter rejoins the quorum", func() error {
 		ctrl := c.Node(paused).meta.ctrl
 		active := c.ActiveController()
 		if active < 1 || ctrl.ActiveID() != active {

@@ -127,7 +127,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 			survivor = boot[id-1]
 		}
 	}
-	clusterWaitUntil(t, groupWait, "FindCoordinator names a live node", func() error {
+	repWait(t, groupWait, "FindCoordinator names a live node", func() error {
 		id, err := findCoordinator(ctx, survivor, group)
 		switch {
 		case err != nil:
@@ -162,7 +162,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	}
 	defer survCl.Close()
 	var fetched kadm.OffsetResponses
-	clusterWaitUntil(t, groupWait, "FetchOffsets after failover", func() error {
+	repWait(t, groupWait, "FetchOffsets after failover", func() error {
 		if fetched, err = kadm.NewClient(survCl).FetchOffsets(ctx, group); err == nil {
 			err = fetched.Error()
 		}
@@ -236,7 +236,7 @@ func TestGroupOffsetsSurviveClusterRestart(t *testing.T) {
 		defer done()
 		for group, parts := range want {
 			var fetched kadm.OffsetResponses
-			clusterWaitUntil(t, groupWait, "FetchOffsets "+when, func() error {
+			repWait(t, groupWait, "FetchOffsets "+when, func() error {
 				var err error
 				fetched, err = adm.FetchOffsets(ctx, group)
 				if err == nil {
@@ -303,7 +303,7 @@ func TestGroupOffsetsSurvivePowerLossWhenFlushed(t *testing.T) {
 	}
 	defer cl.Close()
 	var fetched kadm.OffsetResponses
-	clusterWaitUntil(t, groupWait, "FetchOffsets after the power loss", func() error {
+	repWait(t, groupWait, "FetchOffsets after the power loss", func() error {
 		if fetched, err = kadm.NewClient(cl).FetchOffsets(ctx, "g-power"); err == nil {
 			err = fetched.Error()
 		}

@@ -230,7 +230,7 @@ func resignBatch(b []byte) {
 // does not know yet gets UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
 func waitTopicEverywhere(t *testing.T, c *Cluster, topic string) {
 	t.Helper()
-	clusterWaitUntil(t, groupWait, "every node knows topic "+topic, func() error {
+	repWait(t, groupWait, "every node knows topic "+topic, func() error {
 		for _, id := range c.IDs() {
 			if n := c.Node(id); n != nil && n.image().Topics[topic] == nil {
 				return fmt.Errorf("node %d does not", id)
