@@ -67,6 +67,14 @@ func BenchmarkReplicated3Nodes(b *testing.B) {
 		if resp, err := kadm.NewClient(adm).CreateTopic(ctx, 6, 3, nil, "bench"); err != nil || resp.Err != nil {
 			b.Fatalf("creating the topic: %v / %v", err, resp.Err)
 		}
+		// kfake's seeded topic is ready when it starts; here every node must have applied the new topic (and
+		// its leaders and ISR) first, or the producer's first metadata answer may lack it and franz-go waits
+		// out a metadata retry inside the timed round.
+		for deadline := time.Now().Add(time.Minute); !benchTopicReady(c, 6, 3); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("the bench topic is not led and fully in sync on every node after a minute")
+			}
+		}
 		return c.Bootstrap(), func() {
 			if err := c.Close(); err != nil {
 				b.Fatal(err)
@@ -81,6 +89,20 @@ func BenchmarkReplicated3Nodes(b *testing.B) {
 		return c.ListenAddrs(), c.Close
 	}
 	compareRates(b, ours, fake, benchAllPartitions)
+}
+
+// benchTopicReady reports whether every node of c hosts every partition of topic "bench", knows its leader,
+// and sees the leader's ISR holding all replicas.
+func benchTopicReady(c *Cluster, partitions int32, replicas int) bool {
+	for _, id := range c.IDs() {
+		for p := range partitions {
+			st, err := c.Replica(id, "bench", p)
+			if err != nil || st.Leader < 0 || st.IsLeader && len(st.ISR) != replicas {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // compareRates runs both sides on fresh targets and reports their produce and consume rates and the ratios
