@@ -26,6 +26,8 @@ func (n *Node) handleFindCoordinator(cc *connCtx, req *kmsg.FindCoordinatorReque
 			c.ErrorCode = kerr.InvalidRequest.Code
 			msg := "the built-in broker coordinates consumer groups only (no transactions, no share groups)"
 			c.ErrorMessage = &msg
+			n.log.Warn("refused FindCoordinator: "+msg, "client_id", cc.clientID, "remote", cc.remote,
+				"coordinator_type", req.CoordinatorType, "key", key)
 		} else {
 			c.NodeID, c.Host, c.Port, c.ErrorCode = n.findGroupCoordinator(cc.ctx, key)
 		}

@@ -102,10 +102,13 @@ const (
 	writeTimeout = 30 * time.Second
 	// maxKeptBufferBytes bounds the buffers a connection keeps between requests (larger ones are dropped).
 	maxKeptBufferBytes = 4 << 20
+	// kmsgShortBody is the text of kmsg's (internal) error for a body shorter than its fields.
+	kmsgShortBody = "response did not contain enough data to be valid"
 )
 
 var (
 	errFrameTooLarge = errors.New("request frame exceeds socket.request.max.bytes")
+	errFrameNegative = errors.New("invalid request frame")
 	errFrameTooSmall = errors.New("request frame shorter than a request header")
 	errBadHeader     = errors.New("malformed request header")
 )
@@ -214,8 +217,11 @@ func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sz[:]))
-	if size < 0 || size > maxBytes {
-		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", errFrameTooLarge, uint32(size), maxBytes)
+	if size < 0 {
+		return nil, fmt.Errorf("%w: negative size %d", errFrameNegative, size)
+	}
+	if size > maxBytes {
+		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", errFrameTooLarge, size, maxBytes)
 	}
 	if size < minRequestHeaderBytes {
 		return nil, fmt.Errorf("%w: %d bytes", errFrameTooSmall, size)
@@ -331,7 +337,11 @@ func (n *Node) handleFrame(cc *connCtx, frame []byte, out []byte) ([]byte, error
 	req := kmsg.RequestForKey(h.key)
 	req.SetVersion(h.version)
 	if err := req.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(h.key), h.version, err)
+		if err.Error() == kmsgShortBody {
+			// kmsg words it for the responses it usually decodes.
+			err = errors.New("the body ends before the fields it declares")
+		}
+		return nil, fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(h.key), h.version, err)
 	}
 	resp, err := hd.serve(n, cc, req)
 	if err != nil {

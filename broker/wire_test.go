@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,4 +249,24 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		rc.expectClosed()
 		stillServes()
 	})
+}
+
+// TestBadInputErrorsNameTheProblem: the errors logged for a closed connection say what was wrong with the bytes.
+func TestBadInputErrorsNameTheProblem(t *testing.T) {
+	_, err := readFrame(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xf0}), 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "negative size -16") {
+		t.Fatalf("negative frame size: %v", err)
+	}
+	_, err = readFrame(bytes.NewReader([]byte{0x7f, 0xff, 0xff, 0xff}), 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "frame of 2147483647 bytes, limit 1048576") {
+		t.Fatalf("oversized frame: %v", err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = 7
+	f := frame(req, 1)[4:]
+	var n Node
+	_, err = n.handleFrame(&connCtx{}, f[:len(f)-3], nil)
+	if err == nil || err.Error() != "malformed Produce v7 request: the body ends before the fields it declares" {
+		t.Fatalf("truncated body: %v", err)
+	}
 }

@@ -24,7 +24,7 @@ var configRules = map[string]func(string) error{
 	ConfigFlushMessages:         intAtLeast(1, 64),
 	ConfigFlushMs:               intAtLeast(0, 64),
 	ConfigRetentionMs:           intAtLeast(-1, 64),
-	ConfigCleanupPolicy:         oneOf("delete", "compact", "delete,compact", "compact,delete"),
+	ConfigCleanupPolicy:         cleanupPolicy,
 	ConfigSegmentBytes:          intAtLeast(14, 32),
 	ConfigMaxMessageBytes:       intAtLeast(0, 32),
 }
@@ -39,6 +39,18 @@ func ValidateConfig(key, value string) error {
 		return fmt.Errorf("config %s=%q: %w", key, value, err)
 	}
 	return nil
+}
+
+// cleanupPolicy accepts delete only: the built-in broker does not compact logs, and a compact topic that kept
+// every record would mislead whoever relies on compaction.
+func cleanupPolicy(v string) error {
+	switch v {
+	case "delete":
+		return nil
+	case "compact", "delete,compact", "compact,delete":
+		return fmt.Errorf("log compaction is not implemented by the built-in broker (only \"delete\")")
+	}
+	return fmt.Errorf("must be one of %q", []string{"delete", "compact", "delete,compact", "compact,delete"})
 }
 
 func intAtLeast(lo int64, bits int) func(string) error {
