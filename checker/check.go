@@ -39,10 +39,15 @@ type Options struct {
 
 // Check judges a history: every anomaly of claims.md with examples, the reported figures, porcupine's
 // linearizability verdict, and the scenario's claims. An error means the inputs were unusable (an unknown
-// anomaly or expectation in Expect) or a visualization could not be written; anomalies are never errors.
+// anomaly or expectation in Expect, or a history that breaks contract.md's rules between ops: see
+// history.Validate) or a visualization could not be written; anomalies are never errors. A bad history is
+// refused rather than judged, so a corrupt file is never charged to the broker as an anomaly.
 func Check(ops []history.Op, opts Options) (*Verdict, error) {
 	if err := ValidateExpect(opts.Expect); err != nil {
 		return nil, err
+	}
+	if err := history.Validate(ops); err != nil {
+		return nil, fmt.Errorf("not judged: the history breaks the contract: %w", err)
 	}
 	if opts.LinearizabilityTimeout == 0 {
 		opts.LinearizabilityTimeout = DefaultLinearizabilityTimeout
@@ -110,8 +115,11 @@ func ValidateExpect(expect map[string]string) error {
 // A zero count is only evidence when the anomaly was fully judged: when linearizability came out Unknown (for
 // nonlinearizable) or some partition could not be judged (no final read, for lost-write, reorder and
 // poll-skip), a zero count gives status unknown, with held false, for none and some alike. A nonzero count is
-// decisive either way. Valid is false when a guarantee (none) is violated or unknown: a timeout is never shown
-// as a pass.
+// decisive either way.
+//
+// Valid is contract.md's "no guarantee violated": false exactly when some claim is violated. An unknown claim
+// (guarantee or demonstration alike) leaves Valid true, since nothing was violated, but it is never a pass:
+// Outcome says Undecided, the claim says unknown with its reason, and the exit code is 3.
 func judgeClaims(v *Verdict, expect map[string]string) {
 	v.Valid = true
 	for _, name := range AnomalyNames {
@@ -141,7 +149,7 @@ func judgeClaims(v *Verdict, expect map[string]string) {
 		default:
 			c.Status = StatusNotReproduced
 		}
-		if exp == ExpectNone && !c.Held {
+		if c.Status == StatusViolated {
 			v.Valid = false
 		}
 		v.Claims = append(v.Claims, c)

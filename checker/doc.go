@@ -8,7 +8,9 @@
 // to pass / fail / undecided for exit codes.
 //
 // It imports history (and porcupine) only, never the broker: it must judge a real Kafka cluster the same way.
-// It must never guess in a history's favour: a partition without a final read is reported as not judged, a
+// A history that breaks contract.md's rules between ops (history.Validate: an index gap or repeat, time going
+// backwards, a completion without its invoke or a second one) is refused with an error, never judged: a corrupt
+// file must not be charged to the broker. It must never guess in a history's favour: a partition without a final read is reported as not judged, a
 // linearizability check out of time is Unknown, and neither is shown as a pass. Everything it keeps is bounded
 // (MaxExamples per anomaly, MaxVisualizedOps per visualization, the linearizability time budget).
 package checker

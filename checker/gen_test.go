@@ -96,6 +96,7 @@ func genHistory(r *rand.Rand, c genConfig) []history.Op {
 		}
 		pos := make(map[int32]int)
 		t := r.Int63n(5 * ms)
+		add(t, history.Op{Process: proc, Type: history.Invoke, F: history.Subscribe, Topics: []string{genTopic}, Group: "g"})
 		add(t, history.Op{Process: proc, Type: history.OK, F: history.Subscribe, Topics: []string{genTopic}, Group: "g"})
 		for t < end+20*ms {
 			t += 1 + r.Int63n(4*ms)

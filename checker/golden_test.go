@@ -1,9 +1,12 @@
 package checker
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,8 +113,8 @@ func TestNoFinalReadIsNotJudged(t *testing.T) {
 	if got := v.Anomalies[LostWrite].Unjudged; len(got) != 1 || got[0] != "trial/0" {
 		t.Errorf("lost-write unjudged = %v, want [trial/0]", got)
 	}
-	if v.Valid {
-		t.Error("valid with an unjudged guarantee")
+	if !v.Valid {
+		t.Error("valid false with nothing violated: an unjudged guarantee is unknown, not violated")
 	}
 	want := map[string]string{LostWrite: StatusUnknown, Duplicate: StatusHeld}
 	for _, c := range v.Claims {
@@ -121,5 +124,56 @@ func TestNoFinalReadIsNotJudged(t *testing.T) {
 	}
 	if v.Outcome() != Undecided {
 		t.Errorf("outcome %v, want Undecided", v.Outcome())
+	}
+}
+
+// TestBadHistoryIsNotAnAnomaly replays the acceptance audit's corrupt copies of a good history: a duplicated ok
+// line once made porcupine report nonlinearizable, and a deleted invoke or a time going backwards passed in
+// silence. Each must be refused, by Read with the line and by Check, never judged.
+func TestBadHistoryIsNotAnAnomaly(t *testing.T) {
+	res, err := history.ReadFile("testdata/lost-write-near-miss.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := res.Ops
+	renumber := func(ops []history.Op) []history.Op {
+		for i := range ops {
+			ops[i].Index = int64(i)
+		}
+		return ops
+	}
+	okSend := slices.IndexFunc(good, func(o history.Op) bool { return o.F == history.Send && o.Type == history.OK })
+	tests := []struct {
+		name string
+		ops  []history.Op
+		want string
+	}{
+		{"ok send duplicated", renumber(slices.Insert(slices.Clone(good), okSend+1, good[okSend])), "second completion"},
+		{"first invoke deleted", renumber(slices.Clone(good[1:])), "without an invoke"},
+		{"time backwards", func() []history.Op {
+			ops := slices.Clone(good)
+			ops[len(ops)/2].Time = 1
+			return ops
+		}(), "time must never go backwards"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := Check(tc.ops, Options{Expect: map[string]string{Nonlinearizable: ExpectNone}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check: err %v (verdict %+v), want an error saying %q", err, v, tc.want)
+			}
+			var buf bytes.Buffer
+			for i := range tc.ops {
+				buf.Write(history.AppendJSON(nil, &tc.ops[i]))
+				buf.WriteByte('\n')
+			}
+			var le *history.LineError
+			if _, err := history.Read(&buf); !errors.As(err, &le) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Read: %v, want a line error saying %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Check(good, Options{}); err != nil {
+		t.Fatalf("the good history: %v", err)
 	}
 }

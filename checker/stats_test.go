@@ -29,7 +29,8 @@ func sendHistory(specs []sendSpec, crashBuffered int) []history.Op {
 	}
 	if crashBuffered > 0 {
 		last := evs[len(evs)-1].t
-		evs = append(evs, ev{last + 1, history.Op{Process: 1, Type: history.Info, F: history.Crash, Buffered: crashBuffered}})
+		evs = append(evs, ev{last + 1, history.Op{Process: 1, Type: history.Invoke, F: history.Crash}},
+			ev{last + 1, history.Op{Process: 1, Type: history.Info, F: history.Crash, Buffered: crashBuffered}})
 	}
 	// Stable insertion sort: histories are small.
 	for i := 1; i < len(evs); i++ {

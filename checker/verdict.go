@@ -35,9 +35,11 @@ const MaxExamples = 16
 // Verdict is the checker's judgement of one history; its JSON is verdict.json (contract.md). Fields after
 // Stats are extensions the contract allows.
 type Verdict struct {
-	Scenario        string          `json:"scenario"`
-	Seed            int64           `json:"seed"`
-	Valid           bool            `json:"valid"` // no guarantee (expect: none) violated or left undecided
+	Scenario string `json:"scenario"`
+	Seed     int64  `json:"seed"`
+	// Valid is true when no guarantee (expect: none) was violated (contract.md). It says nothing of claims left
+	// unknown or demonstrations not reproduced: Outcome (and the exit code) does.
+	Valid           bool            `json:"valid"`
 	Anomalies       Anomalies       `json:"anomalies"`
 	Claims          []Claim         `json:"claims"`
 	Linearizability Linearizability `json:"linearizability"`

@@ -92,10 +92,10 @@ func TestClaimStatuses(t *testing.T) {
 		{"demonstration reproduced", ExpectSome, 2, false, false, LostWrite, StatusReproduced, true, true, Passed},
 		{"demonstration not reproduced", ExpectSome, 0, false, false, LostWrite, StatusNotReproduced, false, true, Failed},
 		{"reported", ExpectAny, 5, false, false, Duplicate, StatusReported, false, true, Passed},
-		{"guarantee unjudged", ExpectNone, 0, true, false, LostWrite, StatusUnknown, false, false, Undecided},
+		{"guarantee unjudged", ExpectNone, 0, true, false, LostWrite, StatusUnknown, false, true, Undecided},
 		{"unjudged but counted", ExpectNone, 1, true, false, LostWrite, StatusViolated, false, false, Failed},
 		{"demonstration unjudged", ExpectSome, 0, true, false, LostWrite, StatusUnknown, false, true, Undecided},
-		{"linearizability unknown", ExpectNone, 0, false, true, Nonlinearizable, StatusUnknown, false, false, Undecided},
+		{"linearizability unknown", ExpectNone, 0, false, true, Nonlinearizable, StatusUnknown, false, true, Undecided},
 		{"linearizability illegal", ExpectNone, 1, false, false, Nonlinearizable, StatusViolated, false, false, Failed},
 	}
 	for _, tc := range tests {
@@ -120,6 +120,50 @@ func TestClaimStatuses(t *testing.T) {
 	}
 }
 
+// TestValidMeansNoGuaranteeViolated checks verdict.json's valid against contract.md on runs with several claims:
+// an unknown claim, guarantee or demonstration alike, never makes it false, and one violation always does.
+func TestValidMeansNoGuaranteeViolated(t *testing.T) {
+	tests := []struct {
+		name     string
+		expect   map[string]string
+		counts   map[string]int
+		unjudged []string // anomalies without a final read
+		linUnk   bool
+		valid    bool
+		outcome  Outcome
+	}{
+		{"demonstration unknown (interrupted run, no final read)", map[string]string{LostWrite: ExpectSome},
+			nil, []string{LostWrite}, false, true, Undecided},
+		{"guarantee unknown (linearizability out of time)", map[string]string{Nonlinearizable: ExpectNone},
+			nil, nil, true, true, Undecided},
+		{"guarantee held beside an unknown one", map[string]string{Duplicate: ExpectNone, Nonlinearizable: ExpectNone},
+			nil, nil, true, true, Undecided},
+		{"violated beside an unknown one", map[string]string{Duplicate: ExpectNone, Nonlinearizable: ExpectNone},
+			map[string]int{Duplicate: 1}, nil, true, false, Failed},
+		{"demonstration not reproduced", map[string]string{LostWrite: ExpectSome, Duplicate: ExpectNone},
+			nil, nil, false, true, Failed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVerdict(Options{})
+			v.Linearizability.Result = ResultOk
+			if tc.linUnk {
+				v.Linearizability.Result = ResultUnknown
+			}
+			for n, c := range tc.counts {
+				v.Anomalies[n].Count = c
+			}
+			for _, n := range tc.unjudged {
+				v.Anomalies[n].Unjudged = []string{"trial/0"}
+			}
+			judgeClaims(v, tc.expect)
+			if v.Valid != tc.valid || v.Outcome() != tc.outcome {
+				t.Errorf("valid %v outcome %v, want %v %v; claims %+v", v.Valid, v.Outcome(), tc.valid, tc.outcome, v.Claims)
+			}
+		})
+	}
+}
+
 func TestBadExpectIsAnError(t *testing.T) {
 	for _, e := range []map[string]string{{"lost-writes": ExpectNone}, {LostWrite: "never"}} {
 		if _, err := Check(nil, Options{Expect: e}); err == nil {
@@ -139,8 +183,11 @@ func TestLinearizabilityTimeoutIsUnknown(t *testing.T) {
 	if v.Linearizability.Result != ResultUnknown {
 		t.Fatalf("result %s, want Unknown", v.Linearizability.Result)
 	}
-	if c := v.Claims[0]; c.Status != StatusUnknown || c.Held || v.Valid {
-		t.Errorf("claim %+v valid %v: an unfinished check shown as a pass", c, v.Valid)
+	if c := v.Claims[0]; c.Status != StatusUnknown || c.Held || v.Outcome() != Undecided {
+		t.Errorf("claim %+v outcome %v: an unfinished check shown as a pass", c, v.Outcome())
+	}
+	if !v.Valid {
+		t.Error("valid false with nothing violated (valid is contract.md's \"no guarantee violated\")")
 	}
 	v, err = Check(ops, Options{Expect: map[string]string{Nonlinearizable: ExpectNone}})
 	if err != nil {
@@ -166,6 +213,7 @@ func TestExamplesAreBounded(t *testing.T) {
 			recs = append(recs, history.Record{Topic: "t", Offset: int64(i), Value: v})
 		}
 	}
+	add(history.Op{Process: 9, Type: history.Invoke, F: history.FinalRead})
 	add(history.Op{Process: 9, Type: history.OK, F: history.FinalRead, Records: recs})
 	v, err := Check(ops, Options{LinearizabilityTimeout: -1})
 	if err != nil {

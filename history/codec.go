@@ -204,9 +204,13 @@ type ReadResult struct {
 }
 
 // Read decodes a whole history. A torn last line (no newline and not valid JSON, as a crash or Ctrl-C leaves)
-// is dropped and reported in TornTail; any other bad line is an error naming its line number.
+// is dropped and reported in TornTail; any other bad line is an error naming its line number. That includes a
+// line that breaks the rules between lines (see Sequence): an index gap or repeat, time going backwards, a
+// completion without an invoke or a second one for the same invoke, a value sent twice. Invokes still open at
+// the end are allowed: an interrupted run leaves them.
 func Read(r io.Reader) (ReadResult, error) {
 	var res ReadResult
+	seq := NewSequence()
 	br := bufio.NewReaderSize(r, 1<<20)
 	for line := 1; ; line++ {
 		b, err := readLine(br)
@@ -232,12 +236,14 @@ func Read(r io.Reader) (ReadResult, error) {
 			}
 			return res, &LineError{line, derr}
 		}
-		if !complete {
-			// A last line without newline that parses is still a whole op.
-			res.Ops = append(res.Ops, op)
-			return res, nil
+		if err := seq.Add(&op); err != nil {
+			return res, &LineError{line, err}
 		}
 		res.Ops = append(res.Ops, op)
+		if !complete {
+			// A last line without newline that parses is still a whole op.
+			return res, nil
+		}
 	}
 }
 

@@ -11,14 +11,20 @@ import (
 func TestRoundTrip(t *testing.T) {
 	ops := []Op{
 		{Process: 3, Type: Invoke, F: Send, Topic: "trial", Partition: 2, Value: "3-17"},
-		{Process: 3, Type: OK, F: Send, Topic: "trial", Partition: 0, Value: "3-17", Offset: 0},
+		{Process: 3, Type: Invoke, F: Send, Topic: "trial", Partition: 1, Value: "3-18"},
+		{Process: 3, Type: OK, F: Send, Topic: "trial", Partition: 2, Value: "3-17", Offset: 0},
 		{Process: 3, Type: Info, F: Send, Topic: "trial", Partition: 1, Value: "3-18", Error: "timed out \"x\""},
 		{Process: 7, Type: Invoke, F: Poll},
 		{Process: 7, Type: OK, F: Poll, Records: []Record{{Topic: "trial", Partition: 2, Offset: 41, Value: "3-17"}}},
+		{Process: 7, Type: Invoke, F: Commit, Group: "g", Offsets: []Position{{Topic: "trial", Partition: 2, Offset: 42}}},
 		{Process: 7, Type: OK, F: Commit, Group: "g", Offsets: []Position{{Topic: "trial", Partition: 2, Offset: 42}}},
+		{Process: 7, Type: Invoke, F: Assign, Partitions: []Position{{Topic: "trial", Partition: 0}}},
 		{Process: 7, Type: OK, F: Assign, Partitions: []Position{{Topic: "trial", Partition: 0}}},
+		{Process: 7, Type: Invoke, F: Subscribe, Topics: []string{"trial"}},
 		{Process: 7, Type: OK, F: Subscribe, Topics: []string{"trial"}},
+		{Process: 9, Type: Invoke, F: Crash},
 		{Process: 9, Type: Info, F: Crash, Buffered: 12},
+		{Process: 12, Type: Invoke, F: FinalRead},
 		{Process: 12, Type: OK, F: FinalRead, Records: []Record{}},
 	}
 	var buf bytes.Buffer

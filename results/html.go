@@ -1,9 +1,13 @@
 package results
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kafkatrial/kafkatrial/checker"
@@ -12,22 +16,65 @@ import (
 // HTML writes report.html: one self-contained page (inline CSS and SVG, no network) with the claims table,
 // figures, plots with fault intervals shaded, anomaly examples and links to the porcupine pages.
 func (r *Run) HTML(w io.Writer) error {
-	return pageTmpl.Execute(w, r.view())
+	return pageTmpl.Execute(w, r.view(""))
 }
 
-// HTMLMulti writes one page with several runs side by side (kafkatrial report dirA dirB ...).
+// HTMLMulti writes one page with several runs side by side (kafkatrial report dirA dirB ...). Each run's links
+// (its report.html, its porcupine pages) point into that run's directory, relative to the page's directory:
+// the directory of the file when w is an *os.File, else the current directory. WriteCompare names the page's
+// path explicitly.
 func HTMLMulti(w io.Writer, runs []*Run) error {
+	pageDir := "."
+	if f, ok := w.(*os.File); ok && !strings.HasPrefix(f.Name(), "/dev/") {
+		pageDir = filepath.Dir(f.Name())
+	}
+	return htmlMulti(w, runs, pageDir)
+}
+
+// WriteCompare writes the side-by-side page of runs to path, with every link relative to path's directory.
+func WriteCompare(path string, runs []*Run) error {
+	var buf bytes.Buffer
+	if err := htmlMulti(&buf, runs, filepath.Dir(path)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing the side-by-side report: %w", err)
+	}
+	return nil
+}
+
+func htmlMulti(w io.Writer, runs []*Run, pageDir string) error {
+	if len(runs) == 0 {
+		return errors.New("side-by-side report: no runs")
+	}
 	views := make([]runView, len(runs))
 	for i, r := range runs {
-		views[i] = r.view()
+		views[i] = r.view(pageDir)
 	}
 	return multiTmpl.Execute(w, views)
+}
+
+// linkFrom returns the link from a page in pageDir to the file rel (slash-separated, relative to runDir).
+func linkFrom(pageDir, runDir, rel string) string {
+	target := filepath.Join(runDir, filepath.FromSlash(rel))
+	absTarget, err1 := filepath.Abs(target)
+	absPage, err2 := filepath.Abs(pageDir)
+	if err1 != nil || err2 != nil {
+		return filepath.ToSlash(target)
+	}
+	if r, err := filepath.Rel(absPage, absTarget); err == nil {
+		return filepath.ToSlash(r)
+	}
+	return filepath.ToSlash(absTarget)
 }
 
 type runView struct {
 	Run      *Run
 	Headline string
 	Passed   bool
+	// Report links to the run's report.html from a side-by-side page; empty on the run's own page.
+	Report   string
+	Linear   []linearView
 	Claims   []claimView
 	Figures  []figureView
 	Examples []exampleView
@@ -39,6 +86,12 @@ type claimView struct {
 	checker.Claim
 	Mark  string
 	Class string
+}
+
+// linearView is one partition's porcupine result with the link to its page from the page being written.
+type linearView struct {
+	checker.PartitionLinearized
+	Href string
 }
 
 type figureView struct {
@@ -53,9 +106,23 @@ type exampleView struct {
 	More     int
 }
 
-func (r *Run) view() runView {
+// view prepares r for a template. pageDir is the directory of the page being written when it is not the run's
+// own directory (a side-by-side page), so links into the run directory are made relative to it.
+func (r *Run) view(pageDir string) runView {
 	v := r.Verdict
 	rv := runView{Run: r, Headline: Headline(v), Passed: v.Outcome() == checker.Passed}
+	link := func(rel string) string { return rel }
+	if pageDir != "" {
+		link = func(rel string) string { return linkFrom(pageDir, r.Dir, rel) }
+		rv.Report = link(ReportHTMLFile)
+	}
+	for _, p := range v.Linearizability.Partitions {
+		lv := linearView{PartitionLinearized: p}
+		if p.Visualization != "" {
+			lv.Href = link(p.Visualization)
+		}
+		rv.Linear = append(rv.Linear, lv)
+	}
 	for _, c := range v.Claims {
 		class := "bad"
 		switch c.Status {
@@ -126,8 +193,8 @@ const runBody = `{{define "run"}}
 {{with .Examples}}<h2>Examples</h2><p><small>ops are <code>index</code> values in history.jsonl</small></p>
 {{range .}}<h3>{{.Name}} ({{.Count}})</h3><ul>{{range .Examples}}<li>{{.Topic}}/{{.Partition}}: {{.Detail}} <small>(ops {{ints .Ops}})</small></li>{{end}}
 {{if gt .More 0}}<li>... and {{.More}} more</li>{{end}}</ul>{{end}}{{end}}
-{{with .Run.Verdict.Linearizability.Partitions}}<h2>Linearizability</h2><table><tr><th>partition</th><th>result</th><th>operations</th><th>seconds</th><th>page</th></tr>
-{{range .}}<tr><td>{{.Topic}}/{{.Partition}}</td><td>{{.Result}}</td><td>{{.Operations}}</td><td>{{printf "%.2f" .Seconds}}</td><td>{{with .Visualization}}<a href="{{.}}">{{.}}</a>{{end}}</td></tr>{{end}}</table>{{end}}
+{{with .Linear}}<h2>Linearizability</h2><table><tr><th>partition</th><th>result</th><th>operations</th><th>seconds</th><th>page</th></tr>
+{{range .}}<tr><td>{{.Topic}}/{{.Partition}}</td><td>{{.Result}}</td><td>{{.Operations}}</td><td>{{printf "%.2f" .Seconds}}</td><td>{{with .Href}}<a href="{{.}}">{{.}}</a>{{end}}</td></tr>{{end}}</table>{{end}}
 {{with .Run.Verdict.Notes}}<h2>Notes</h2><ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{end}}`
 
@@ -146,6 +213,6 @@ var multiTmpl = template.Must(template.New("multi").Funcs(funcs).Parse(runBody +
 <html><head><meta charset="utf-8"><title>kafkatrial: {{len .}} runs</title><style>` + css + `</style></head>
 <body><h1>{{len .}} runs side by side</h1>
 <table><tr><th>scenario</th><th>seed</th><th>outcome</th>{{range (index . 0).Counts}}<th>{{index . 0}}</th>{{end}}</tr>
-{{range .}}<tr class="{{if .Passed}}good{{else}}bad{{end}}"><td>{{.Run.Meta.Scenario}}</td><td>{{.Run.Meta.Seed}}</td><td>{{.Headline}}</td>{{range .Counts}}<td>{{index . 1}}</td>{{end}}</tr>{{end}}</table>
+{{range .}}<tr class="{{if .Passed}}good{{else}}bad{{end}}"><td>{{with .Report}}<a href="{{.}}">{{end}}{{.Run.Meta.Scenario}}{{with .Report}}</a>{{end}}</td><td>{{.Run.Meta.Seed}}</td><td>{{.Headline}}</td>{{range .Counts}}<td>{{index . 1}}</td>{{end}}</tr>{{end}}</table>
 <div class="side">{{range .}}<div>{{template "run" .}}</div>{{end}}</div></body></html>
 `))

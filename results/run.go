@@ -152,19 +152,53 @@ func describeScenario(data []byte) (desc, target string, settings [][2]string) {
 	return desc, target, settings
 }
 
-// Headline is the one-line outcome of a verdict.
+// Headline is the one-line outcome of a verdict, worded as its exit code: PASS (0), FAIL (1) naming the claims
+// violated or not reproduced, UNDECIDED (3) naming the claims that could not be judged.
 func Headline(v *checker.Verdict) string {
 	switch v.Outcome() {
 	case checker.Passed:
 		return "PASS: every claim held"
 	case checker.Undecided:
-		return "UNDECIDED: a claim could not be judged"
+		return "UNDECIDED: a claim could not be judged (" + strings.Join(claimsWith(v, false, checker.StatusUnknown), ", ") + ")"
 	}
-	var bad []string
+	return "FAIL: " + strings.Join(claimsWith(v, false, checker.StatusViolated, checker.StatusNotReproduced), ", ")
+}
+
+// VerdictError is the error a command reports for a run that did not pass, worded like Headline and the exit
+// code, so stderr never contradicts the report: nil when the verdict passed; otherwise "<id>: FAIL: ..." or
+// "<id>: UNDECIDED: ...", with each claim's observed count, expectation and reason, and where the report is.
+func VerdictError(id, dir string, v *checker.Verdict) error {
+	var word string
+	var claims []string
+	switch v.Outcome() {
+	case checker.Passed:
+		return nil
+	case checker.Undecided:
+		word, claims = "UNDECIDED: a claim could not be judged:", claimsWith(v, true, checker.StatusUnknown)
+	default:
+		word, claims = "FAIL:", claimsWith(v, true, checker.StatusViolated, checker.StatusNotReproduced)
+	}
+	return fmt.Errorf("%s: %s %s (see %s)", id, word, strings.Join(claims, "; "), filepath.Join(dir, ReportMarkdownFile))
+}
+
+// claimsWith names the claims of v with one of statuses, as "lost-write violated", or with detail as
+// "lost-write violated (observed 3, expect none): reason".
+func claimsWith(v *checker.Verdict, detail bool, statuses ...string) []string {
+	var out []string
 	for _, c := range v.Claims {
-		if c.Status == checker.StatusViolated || c.Status == checker.StatusNotReproduced {
-			bad = append(bad, c.Anomaly+" "+c.Status)
+		for _, s := range statuses {
+			if c.Status != s {
+				continue
+			}
+			text := c.Anomaly + " " + c.Status
+			if detail {
+				text += fmt.Sprintf(" (observed %d, expect %s)", c.Observed, c.Expect)
+				if c.Reason != "" {
+					text += ": " + c.Reason
+				}
+			}
+			out = append(out, text)
 		}
 	}
-	return "FAIL: " + strings.Join(bad, ", ")
+	return out
 }
