@@ -27,6 +27,8 @@ type Row struct {
 	Stats    checker.Stats   `json:"stats"`
 	Seconds  float64         `json:"seconds"`
 	Error    string          `json:"error,omitempty"`
+	// Reproduce is the command that reruns this row (the run's own line, with its --set arguments).
+	Reproduce string `json:"reproduce,omitempty"`
 }
 
 // Summary is summary.json of a suite or matrix directory.
@@ -49,7 +51,7 @@ const (
 func RowFor(r *Run, exitCode int, seconds float64) Row {
 	v := r.Verdict
 	row := Row{Scenario: r.Meta.Scenario, Seed: r.Meta.Seed, Dir: r.Dir, ExitCode: exitCode, Claims: v.Claims,
-		Counts: map[string]int{}, Stats: v.Stats, Seconds: seconds}
+		Counts: map[string]int{}, Stats: v.Stats, Seconds: seconds, Reproduce: r.Meta.Reproduce}
 	for name, a := range v.Anomalies {
 		row.Counts[name] = a.Count
 	}
@@ -89,8 +91,16 @@ func (s *Summary) Markdown(w io.Writer) {
 			pass++
 		}
 	}
-	fmt.Fprintf(w, "# kafkatrial suite %s: %d of %d passed (%.0fs)\n\n", s.Suite, pass, len(s.Rows), s.Seconds)
-	fmt.Fprintf(w, "| scenario | seed | verdict | claims | anomalies | ok/fail/info sends | reproduce |\n|---|---:|---|---|---|---|---|\n")
+	matrix := false
+	for _, r := range s.Rows {
+		matrix = matrix || r.Vary != ""
+	}
+	kind, combo, comboSep := "suite", "", ""
+	if matrix {
+		kind, combo, comboSep = "matrix", " combination |", "---|"
+	}
+	fmt.Fprintf(w, "# kafkatrial %s %s: %d of %d passed (%.0fs)\n\n", kind, s.Suite, pass, len(s.Rows), s.Seconds)
+	fmt.Fprintf(w, "| scenario |%s seed | verdict | claims | anomalies | ok/fail/info sends | reproduce |\n|---|%s---:|---|---|---|---|---|\n", combo, comboSep)
 	for _, r := range s.Rows {
 		var claims, counts []string
 		for _, c := range r.Claims {
@@ -105,9 +115,17 @@ func (s *Summary) Markdown(w io.Writer) {
 		if r.Error != "" {
 			verdict += ": " + mdCell(r.Error)
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d/%d/%d | `%s` |\n", r.Scenario, r.Seed, verdict,
+		cell := ""
+		if matrix {
+			cell = " " + mdCell(r.Vary) + " |"
+		}
+		line := r.Reproduce
+		if line == "" {
+			line = ReproduceLine(r.Scenario, r.Seed)
+		}
+		fmt.Fprintf(w, "| %s |%s %d | %s | %s | %s | %d/%d/%d | `%s` |\n", r.Scenario, cell, r.Seed, verdict,
 			strings.Join(claims, "<br>"), strings.Join(counts, ", "), r.Stats.SendsOK, r.Stats.SendsFail, r.Stats.SendsInfo,
-			ReproduceLine(r.Scenario, r.Seed))
+			line)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -18,7 +19,7 @@ var bundled embed.FS
 func Bundled() ([]*Scenario, error) {
 	var out []*Scenario
 	for _, dir := range []string{"claims", "examples"} {
-		ss, err := loadDir(bundled, dir)
+		ss, err := loadDir(bundled, dir, dir, "")
 		if err != nil {
 			return nil, err
 		}
@@ -30,7 +31,7 @@ func Bundled() ([]*Scenario, error) {
 // Suite returns the scenarios of a suite: "claims" (bundled) or a directory of YAML files.
 func Suite(name string) ([]*Scenario, error) {
 	if name == "claims" || name == "examples" {
-		return loadDir(bundled, name)
+		return loadDir(bundled, name, name, "")
 	}
 	st, err := os.Stat(name)
 	if err != nil {
@@ -39,18 +40,26 @@ func Suite(name string) ([]*Scenario, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("suite %q: not a directory", name)
 	}
-	return loadDir(os.DirFS(name), ".")
+	return loadDir(os.DirFS(name), ".", name, name)
 }
 
 // Load finds a scenario by bundled id or reads a YAML file.
 func Load(idOrFile string) (*Scenario, error) {
 	if strings.HasSuffix(idOrFile, ".yaml") || strings.HasSuffix(idOrFile, ".yml") || strings.ContainsRune(idOrFile, os.PathSeparator) {
-		return ParseFile(idOrFile)
+		s, err := ParseFile(idOrFile)
+		if err == nil {
+			s.Source = idOrFile
+		}
+		return s, err
 	}
 	for _, dir := range []string{"claims", "examples"} {
 		p := path.Join(dir, idOrFile+".yaml")
 		if data, err := bundled.ReadFile(p); err == nil {
-			return Parse(data, p)
+			s, err := Parse(data, p)
+			if err == nil {
+				s.Source = idOrFile
+			}
+			return s, err
 		}
 	}
 	all, _ := Bundled()
@@ -61,10 +70,12 @@ func Load(idOrFile string) (*Scenario, error) {
 	return nil, fmt.Errorf("no bundled scenario %q and no such .yaml file (bundled: %s)", idOrFile, strings.Join(ids, ", "))
 }
 
-func loadDir(fsys fs.FS, dir string) ([]*Scenario, error) {
+// loadDir parses every .yaml file of dir in fsys. name is the suite as the user named it (for messages);
+// fileDir is where its files are on disk ("" for bundled ones, which are rerun by id).
+func loadDir(fsys fs.FS, dir, name, fileDir string) ([]*Scenario, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading suite %s: %w", dir, err)
+		return nil, fmt.Errorf("reading suite %s: %w", name, err)
 	}
 	var out []*Scenario
 	for _, e := range entries {
@@ -76,14 +87,22 @@ func loadDir(fsys fs.FS, dir string) ([]*Scenario, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", p, err)
 		}
-		s, err := Parse(data, p)
+		src := p
+		if fileDir != "" {
+			src = filepath.Join(fileDir, e.Name())
+		}
+		s, err := Parse(data, src)
 		if err != nil {
 			return nil, err
+		}
+		s.Source = s.ID
+		if fileDir != "" {
+			s.Source = src
 		}
 		out = append(out, s)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("suite %s has no .yaml scenarios", dir)
+		return nil, fmt.Errorf("suite %s has no .yaml scenarios", name)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

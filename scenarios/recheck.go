@@ -22,54 +22,64 @@ type ExitError struct {
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
+// Rechecked is the outcome of re-judging a run directory.
+type Rechecked struct {
+	Verdict *checker.Verdict
+	// Ops is the number of operations judged.
+	Ops int
+	// ExitCode is the run's exit code for this verdict: 0, 1 or 3 (3 also when the scenario's faults were
+	// scheduled and none was injected).
+	ExitCode int
+	// NoFaultInjected says faults were scheduled and none of them was injected.
+	NoFaultInjected bool
+}
+
 // Recheck re-judges a stored run directory offline: history.jsonl, against the claims of scenario.yaml when it
-// is there (anomalies only otherwise). It rewrites verdict.json, the linearizability pages and the reports,
-// and returns the verdict with the number of operations judged. Errors are *ExitError: 2 for a missing
-// directory, a corrupt history line or a bad scenario (the message names the line or key), 3 when the check
-// itself could not run.
-func Recheck(dir string, linearizabilityTimeout time.Duration) (*checker.Verdict, int, error) {
+// is there (anomalies only otherwise). It keeps the run's own notes (run.json) and the faults that were not
+// injected (nemesis.jsonl), and rewrites verdict.json, the linearizability pages and the reports.
+// linearizabilityTimeout 0 takes the scenario's linearizability_timeout (else the checker's default).
+// Errors are *ExitError: 2 for a missing directory, a corrupt history line or a bad scenario (the message
+// names the line or key), 3 when the check itself could not run.
+func Recheck(dir string, linearizabilityTimeout time.Duration) (*Rechecked, error) {
 	usage := func(err error) error { return &ExitError{ExitUsage, fmt.Errorf("check: %w", err)} }
 	cannot := func(err error) error { return &ExitError{ExitCannotRun, fmt.Errorf("check: %w", err)} }
 	if st, err := os.Stat(dir); err != nil {
-		return nil, 0, usage(fmt.Errorf("run directory: %w", err))
+		return nil, usage(fmt.Errorf("run directory: %w", err))
 	} else if !st.IsDir() {
-		return nil, 0, usage(fmt.Errorf("%s is not a directory", dir))
+		return nil, usage(fmt.Errorf("%s is not a directory", dir))
 	}
 	hres, err := history.ReadFile(filepath.Join(dir, results.HistoryFile))
 	if err != nil {
 		var le *history.LineError
 		if errors.As(err, &le) || errors.Is(err, fs.ErrNotExist) {
-			return nil, 0, usage(err)
+			return nil, usage(err)
 		}
-		return nil, 0, cannot(err)
+		return nil, cannot(err)
 	}
-	opts := checker.Options{LinearizabilityTimeout: linearizabilityTimeout, VisualizeDir: dir}
+	var s *Scenario
 	if data, err := os.ReadFile(filepath.Join(dir, results.ScenarioFile)); err == nil {
-		s, err := Parse(data, filepath.Join(dir, results.ScenarioFile))
+		s, err = Parse(data, filepath.Join(dir, results.ScenarioFile))
 		if err != nil {
-			return nil, 0, usage(err)
+			return nil, usage(err)
 		}
-		opts.Scenario, opts.Seed, opts.Expect = s.ID, s.Seed, s.Expect
-		if opts.LinearizabilityTimeout == 0 {
-			opts.LinearizabilityTimeout = s.LinearizabilityTimeout
+		if linearizabilityTimeout == 0 {
+			linearizabilityTimeout = s.LinearizabilityTimeout
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, cannot(err)
+		return nil, cannot(err)
 	}
 	if err := removeStalePages(filepath.Join(dir, results.LinearizabilityDir)); err != nil {
-		return nil, 0, cannot(err)
+		return nil, cannot(err)
 	}
-	v, err := checker.Check(hres.Ops, opts)
+	v, noneInjected, err := judgeOps(dir, hres, s, linearizabilityTimeout)
 	if err != nil {
-		return nil, 0, cannot(err)
+		return nil, cannot(err)
 	}
-	if hres.TornTail {
-		v.Notes = append(v.Notes, "history.jsonl: the last line was torn (the writer stopped mid-line) and was dropped")
-	}
+	out := &Rechecked{Verdict: v, Ops: len(hres.Ops), ExitCode: exitCode(v, noneInjected), NoFaultInjected: noneInjected}
 	if err := writeVerdictAndReports(dir, v); err != nil {
-		return v, len(hres.Ops), cannot(err)
+		return out, cannot(err)
 	}
-	return v, len(hres.Ops), nil
+	return out, nil
 }
 
 // removeStalePages deletes the visualizations of an earlier check, so the directory matches the new verdict.

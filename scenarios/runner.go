@@ -2,12 +2,16 @@ package scenarios
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +48,10 @@ type Options struct {
 	Live bool
 	// Logger receives the cluster's and clients' logs (nil: discarded; broker logs also go to nodes/).
 	Logger *slog.Logger
+	// Args are the command-line arguments, besides the scenario, --seed and --target, that shaped the scenario
+	// (--set key=value, --bootstrap ..., --external-config ...), one token each. The reproduce line repeats
+	// them so that it reruns this trial, not the scenario as bundled.
+	Args []string
 }
 
 // Result is a finished run.
@@ -52,12 +60,44 @@ type Result struct {
 	Seed     int64
 	Verdict  *checker.Verdict
 	ExitCode int
+	// Command is the command line that reruns this trial (printed first and last, and in the reports).
+	Command string
 	// Err says why the trial could not run or complete (exit 3), or what went wrong around it.
 	Err error
 }
 
-// Reproduce is the command line that reruns this trial.
-func (r *Result) Reproduce(id string) string { return results.ReproduceLine(id, r.Seed) }
+// Reproduce is the command line that reruns this trial; id is used only for a result that never started.
+func (r *Result) Reproduce(id string) string {
+	if r.Command != "" {
+		return r.Command
+	}
+	return results.ReproduceLine(id, r.Seed)
+}
+
+// ReproduceLine is the command that reruns a trial of s with seed: the scenario's file (or bundled id), the
+// seed, the target when one was chosen, and every argument that changed the scenario, shell-quoted.
+func ReproduceLine(s *Scenario, seed int64, target string, args []string) string {
+	src := s.Source
+	if src == "" {
+		src = s.ID
+	}
+	parts := []string{"kafkatrial", "run", shellQuote(src), "--seed", strconv.FormatInt(seed, 10)}
+	if target != "" {
+		parts = append(parts, "--target", shellQuote(target))
+	}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote leaves a word of safe characters as it is and single-quotes anything else.
+func shellQuote(w string) string {
+	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=@%+") == "" {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
 
 // RunID loads a bundled scenario or a YAML file and runs it: the Go API for gating in `go test`.
 func RunID(ctx context.Context, idOrFile string, opts Options) (*Result, error) {
@@ -88,16 +128,21 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 		res.ExitCode, res.Err = ExitUsage, err
 		return res, err
 	}
+	s.ApplyTargetDefaults()
 	res.Dir = opts.Out
 	if res.Dir == "" {
 		res.Dir = filepath.Join("out", fmt.Sprintf("%s-%d", s.ID, res.Seed))
 	}
+	res.Command = ReproduceLine(s, res.Seed, opts.Target, opts.Args)
 	st := newStatus(opts.Status, opts.Live)
-	st.line(results.ReproduceLine(s.ID, res.Seed))
-	defer func() { st.line(results.ReproduceLine(s.ID, res.Seed)) }()
+	st.line(res.Command)
+	defer func() { st.line(res.Command) }()
 
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return res.cannot(fmt.Errorf("creating run directory: %w", err))
+	}
+	if err := writeRunInfo(res.Dir, RunInfo{Reproduce: res.Command, Notes: []string{}}); err != nil {
+		return res.cannot(err)
 	}
 	yml, err := s.Marshal()
 	if err != nil {
@@ -171,6 +216,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 		_ = clients.stop(time.Second)
 		return res.cannot(err)
 	}
+	st.countFrom()
 
 	st.phase("warmup")
 	interrupted := !wait(ctx, s.Warmup, st, clients, nem)
@@ -218,26 +264,34 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	}
 
 	st.phase("check")
-	v, err := CheckDir(res.Dir, s)
-	if err != nil {
-		return res.cannot(err)
-	}
+	// The run's own notes go to run.json first, so `kafkatrial check` keeps them.
+	info := RunInfo{Reproduce: res.Command, Notes: []string{}}
 	for _, e := range []struct {
 		what string
 		err  error
 	}{{"nemesis", nemErr}, {"workload", clientErr}, {"heal", healErr}, {"final read", frErr}} {
 		if e.err != nil {
-			v.Notes = append(v.Notes, e.what+": "+e.err.Error())
+			info.Notes = append(info.Notes, e.what+": "+e.err.Error())
 		}
 	}
 	if interrupted {
-		v.Notes = append(v.Notes, "the run was interrupted before the workload's time was up")
+		info.Notes = append(info.Notes, "the run was interrupted before the workload's time was up")
+	}
+	if err := writeRunInfo(res.Dir, info); err != nil {
+		return res.cannot(err)
+	}
+	v, noneInjected, err := judge(res.Dir, s, s.LinearizabilityTimeout)
+	if err != nil {
+		return res.cannot(err)
 	}
 	if err := writeVerdictAndReports(res.Dir, v); err != nil {
 		return res.cannot(err)
 	}
 	res.Verdict = v
-	res.ExitCode = exitCodeFor(v)
+	res.ExitCode = exitCode(v, noneInjected)
+	if noneInjected && res.ExitCode == ExitCannotRun {
+		res.Err = fmt.Errorf("%s: none of the scheduled faults was injected (see nemesis.jsonl and the notes in %s)", s.ID, filepath.Join(res.Dir, results.ReportMarkdownFile))
+	}
 	if res.ExitCode == ExitOK && healErr != nil {
 		res.ExitCode, res.Err = ExitCannotRun, fmt.Errorf("the cluster did not recover: %w", healErr)
 	}
@@ -263,32 +317,128 @@ func exitCodeFor(v *checker.Verdict) int {
 	return ExitCannotRun
 }
 
+// exitCode maps a verdict to the exit code; a run whose scheduled faults were all missed is never a pass.
+func exitCode(v *checker.Verdict, noneInjected bool) int {
+	c := exitCodeFor(v)
+	if noneInjected && c == ExitOK {
+		return ExitCannotRun
+	}
+	return c
+}
+
 // CheckDir judges the history of a run directory against the scenario (nil: anomalies only) and returns the
-// verdict without writing it.
+// verdict without writing it: the checker's verdict, the faults that were not injected (nemesis.jsonl), and
+// the run's own notes (run.json).
 func CheckDir(dir string, s *Scenario) (*checker.Verdict, error) {
+	var timeout time.Duration
+	if s != nil {
+		timeout = s.LinearizabilityTimeout
+	}
+	v, _, err := judge(dir, s, timeout)
+	return v, err
+}
+
+// judge checks dir's history against s (nil: anomalies only) with the given linearizability budget, and
+// reports whether faults were planned and none was injected.
+func judge(dir string, s *Scenario, linearizabilityTimeout time.Duration) (*checker.Verdict, bool, error) {
 	hres, err := history.ReadFile(filepath.Join(dir, results.HistoryFile))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	opts := checker.Options{VisualizeDir: dir}
+	return judgeOps(dir, hres, s, linearizabilityTimeout)
+}
+
+func judgeOps(dir string, hres history.ReadResult, s *Scenario, linearizabilityTimeout time.Duration) (*checker.Verdict, bool, error) {
+	opts := checker.Options{VisualizeDir: dir, LinearizabilityTimeout: linearizabilityTimeout}
 	if s != nil {
-		opts.Scenario, opts.Seed, opts.Expect, opts.LinearizabilityTimeout = s.ID, s.Seed, s.Expect, s.LinearizabilityTimeout
+		opts.Scenario, opts.Seed, opts.Expect = s.ID, s.Seed, s.Expect
 	}
 	v, err := checker.Check(hres.Ops, opts)
 	if err != nil {
-		return nil, fmt.Errorf("checking %s: %w", dir, err)
+		return nil, false, fmt.Errorf("checking %s: %w", dir, err)
 	}
 	if hres.TornTail {
-		v.Notes = append(v.Notes, "history.jsonl ended with a torn line (the run was killed mid-write); it was ignored")
+		v.Notes = append(v.Notes, "history.jsonl: the last line was torn (the writer stopped mid-line) and was dropped")
 	}
-	return v, nil
+	noneInjected := false
+	if s != nil {
+		events, err := nemesis.ReadEvents(filepath.Join(dir, results.NemesisFile))
+		switch {
+		case err == nil:
+			noneInjected = judgeFaults(v, len(nemesis.Plan(s.Nemesis, s.Seed, s.Duration)), events)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, false, err
+		}
+	}
+	info, err := ReadRunInfo(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if info != nil {
+		v.Notes = append(v.Notes, info.Notes...)
+	}
+	return v, noneInjected, nil
+}
+
+// RunInfoFile holds what a run knew that its history does not: the command that reruns it and the run's own
+// notes (interrupted, a heal that failed, ...). `kafkatrial check` and `kafkatrial report` keep both.
+const RunInfoFile = "run.json"
+
+// RunInfo is run.json.
+type RunInfo struct {
+	Reproduce string   `json:"reproduce"`
+	Notes     []string `json:"notes"`
+}
+
+func writeRunInfo(dir string, info RunInfo) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", RunInfoFile, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, RunInfoFile), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", RunInfoFile, err)
+	}
+	return nil
+}
+
+// ReadRunInfo reads dir's run.json; nil without an error when there is none (a directory from an older
+// kafkatrial, or one made by hand).
+func ReadRunInfo(dir string) (*RunInfo, error) {
+	b, err := os.ReadFile(filepath.Join(dir, RunInfoFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", RunInfoFile, err)
+	}
+	var info RunInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, RunInfoFile), err)
+	}
+	return &info, nil
+}
+
+// LoadRun loads a run directory for reporting (results.Load) with the reproduce line the run printed.
+func LoadRun(dir string) (*results.Run, error) {
+	run, err := results.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	info, err := ReadRunInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	if info != nil && info.Reproduce != "" {
+		run.Meta.Reproduce = info.Reproduce
+	}
+	return run, nil
 }
 
 func writeVerdictAndReports(dir string, v *checker.Verdict) error {
 	if err := v.WriteFile(filepath.Join(dir, results.VerdictFile)); err != nil {
 		return err
 	}
-	run, err := results.Load(dir)
+	run, err := LoadRun(dir)
 	if err != nil {
 		return err
 	}
@@ -321,7 +471,7 @@ func startClients(c *clientSet, s *Scenario, seed int64) error {
 			cfg.BatchSize = int32(g.BatchSize)
 			cfg.CompressionType = g.CompressionType
 			cfg.Async = g.Mode == "async"
-			cfg.Rate = g.Rate
+			cfg.Rate = float64(g.Rate)
 			cfg.Seed = nemesis.SubSeed(seed, fmt.Sprintf("producers[%d]/%d", gi, i))
 			if err := c.addProducer(name, cfg); err != nil {
 				return err
@@ -394,21 +544,21 @@ func createTopics(ctx context.Context, tgt Target, topics []Topic, names []strin
 
 // wait lets the workload run for d, updating the status line; false if ctx ended first.
 func wait(ctx context.Context, d time.Duration, st *status, c *clientSet, nem *nemesis.Runner) bool {
-	end := time.Now().Add(d)
+	// One ticker for the status line and one timer for the end: a tick per second, never two at once (two
+	// ticks microseconds apart would show a rate of 0/s).
+	end := time.NewTimer(d)
+	defer end.Stop()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		left := time.Until(end)
-		if left <= 0 {
-			return true
-		}
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(min(left, time.Second)):
+		case <-end.C:
+			return true
 		case <-t.C:
+			ok, fail, info := c.sendCounts()
+			st.tick(ok, fail, info, nem.Active())
 		}
-		ok, fail, info := c.sendCounts()
-		st.tick(ok, fail, info, nem.Active())
 	}
 }

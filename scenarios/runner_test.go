@@ -2,6 +2,7 @@ package scenarios_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,12 +67,128 @@ func TestInterruptedRunIsStillChecked(t *testing.T) {
 	if err != nil || len(h.Ops) == 0 {
 		t.Fatalf("history not readable after an interrupt: %v (%d ops)", err, len(h.Ops))
 	}
-	v, ops, err := scenarios.Recheck(dir, 0)
-	if err != nil || ops != len(h.Ops) || v.Stats.SendsOK == 0 {
-		t.Fatalf("re-check of the interrupted run: %v (%d ops, %d ok sends)", err, ops, v.Stats.SendsOK)
+	rc, err := scenarios.Recheck(dir, 0)
+	if err != nil || rc.Ops != len(h.Ops) || rc.Verdict.Stats.SendsOK == 0 {
+		t.Fatalf("re-check of the interrupted run: %v (%+v)", err, rc)
 	}
+	v := rc.Verdict
 	if v.Anomalies["lost-write"].Count != 0 {
 		t.Errorf("a quiet, interrupted run lost writes: %+v", v.Anomalies["lost-write"])
+	}
+	if !strings.Contains(strings.Join(v.Notes, "\n"), "interrupted") {
+		t.Errorf("check dropped the run's note that it was interrupted: %v", v.Notes)
+	}
+}
+
+// TestReproduceLineAndScenarioAsRun: the reproduce line names the file and every argument that shaped the
+// run, in the output, run.json and report.md; scenario.yaml states the target's durability defaults and loads
+// back to the same scenario.
+func TestReproduceLineAndScenarioAsRun(t *testing.T) {
+	needLoopback(t)
+	s := parse(t, "1s", "none")
+	s.Source = "sc/quiet.yaml"
+	dir := filepath.Join(t.TempDir(), "run")
+	var out strings.Builder
+	res, err := scenarios.Run(context.Background(), s, scenarios.Options{Out: dir, Target: "builtin", Status: &out,
+		Args: []string{"--set", "rate=200"}})
+	if err != nil || res.ExitCode != scenarios.ExitOK {
+		t.Fatalf("exit %d: %v", res.ExitCode, err)
+	}
+	want := "kafkatrial run sc/quiet.yaml --seed 5 --target builtin --set rate=200"
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if lines[0] != want || lines[len(lines)-1] != want || res.Reproduce("quiet") != want {
+		t.Errorf("reproduce lines %q and %q, want %q", lines[0], lines[len(lines)-1], want)
+	}
+	info, err := scenarios.ReadRunInfo(dir)
+	if err != nil || info == nil || info.Reproduce != want {
+		t.Fatalf("run.json: %+v %v", info, err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil || !strings.Contains(string(md), want) {
+		t.Errorf("report.md does not give %q: %v", want, err)
+	}
+	// check re-renders the reports with the same line.
+	if _, err := scenarios.Recheck(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	if md, _ := os.ReadFile(filepath.Join(dir, "report.md")); !strings.Contains(string(md), want) {
+		t.Errorf("report.md after check does not give %q", want)
+	}
+	yml, err := os.ReadFile(filepath.Join(dir, "scenario.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"min.insync.replicas: \"1\"", "unclean.leader.election.enable: \"false\"", "linger.ms: 0", "retry.backoff.ms: 100"} {
+		if !strings.Contains(string(yml), key) {
+			t.Errorf("scenario.yaml lacks %s:\n%s", key, yml)
+		}
+	}
+	back, err := scenarios.Load(filepath.Join(dir, "scenario.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.ApplyTargetDefaults()
+	again, _ := back.Marshal()
+	if string(again) != string(yml) {
+		t.Errorf("scenario.yaml does not load back to the same scenario:\n%s\n---\n%s", yml, again)
+	}
+}
+
+// TestNoFaultInjectedIsUndecided: a run whose only scheduled fault fails to start (a ring needs three nodes)
+// is not a pass, and says why.
+func TestNoFaultInjectedIsUndecided(t *testing.T) {
+	needLoopback(t)
+	body := `id: ringless
+seed: 3
+warmup: 300ms
+duration: 1500ms
+cluster: {nodes: 2}
+topics: [{name: trial, partitions: 1, replication.factor: 2}]
+workload:
+  producers: [{count: 1, rate: 100}]
+nemesis:
+  schedule: [{at: 200ms, fault: partition, shape: ring, target: all, duration: 500ms}]
+expect:
+  lost-write: none
+`
+	s, err := scenarios.Parse([]byte(body), "ringless.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	res, err := scenarios.Run(context.Background(), s, scenarios.Options{Out: dir, Target: "builtin"})
+	if res.ExitCode != scenarios.ExitCannotRun || err == nil || !strings.Contains(err.Error(), "none of the scheduled faults was injected") {
+		t.Fatalf("exit %d: %v", res.ExitCode, err)
+	}
+	notes := strings.Join(res.Verdict.Notes, "\n")
+	if !strings.Contains(notes, "fault partition at ") || !strings.Contains(notes, "was not injected: shape ring needs more nodes than 2") {
+		t.Errorf("notes do not say which fault was not injected: %s", notes)
+	}
+	if c := res.Verdict.Claims[0]; c.Status != "unknown" || c.Held {
+		t.Errorf("claim %+v, want unknown", c)
+	}
+	rc, err := scenarios.Recheck(dir, 0)
+	if err != nil || rc.ExitCode != scenarios.ExitCannotRun || !rc.NoFaultInjected {
+		t.Errorf("check of the same run: %+v %v", rc, err)
+	}
+}
+
+// TestBuiltinKeepsKafkaDefaults holds the defaults the run's scenario.yaml states for the built-in target to
+// what the built-in broker applies.
+func TestBuiltinKeepsKafkaDefaults(t *testing.T) {
+	d, _, _, err := builtin.BrokerConfig("trial", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scenarios.KafkaDurabilityDefaults()
+	if d.MinInsyncReplicas == 0 {
+		d.MinInsyncReplicas = 1 // broker.TopicDefaults: zero takes the documented default, 1
+	}
+	if got := fmt.Sprint(d.MinInsyncReplicas); got != want["min.insync.replicas"] {
+		t.Errorf("min.insync.replicas: broker %s, stated %s", got, want["min.insync.replicas"])
+	}
+	if got := fmt.Sprint(d.UncleanLeaderElectionEnable); got != want["unclean.leader.election.enable"] {
+		t.Errorf("unclean.leader.election.enable: broker %s, stated %s", got, want["unclean.leader.election.enable"])
 	}
 }
 

@@ -4,20 +4,28 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
 
 	"github.com/kafkatrial/kafkatrial/nemesis"
+	"github.com/kafkatrial/kafkatrial/workloads"
 )
 
 // Scenario is one trial: a cluster, topics, a workload, a nemesis and the claims to judge. It decodes from YAML
 // with unknown keys rejected; Kafka's own names are used for Kafka settings. Every default is in Defaults()
 // and documented on its field.
 type Scenario struct {
+	// Source is where the scenario was loaded from: a bundled id, or the path of its YAML file. The reproduce
+	// line names it, so rerunning a file runs that file, never a bundled scenario of the same id.
+	Source string `yaml:"-"`
+
 	ID          string `yaml:"id"`
 	Description string `yaml:"description,omitempty"`
 	// Seed drives every random choice of the run (fault plan, targets, value order); 0 means "pick one and
@@ -86,13 +94,13 @@ type Producer struct {
 	MaxInFlightRequestsPerConnection int     `yaml:"max.in.flight.requests.per.connection,omitempty"`
 	RequestTimeoutMs                 Millis  `yaml:"request.timeout.ms,omitempty"`
 	DeliveryTimeoutMs                Millis  `yaml:"delivery.timeout.ms,omitempty"`
-	LingerMs                         Millis  `yaml:"linger.ms,omitempty"`
+	LingerMs                         Millis  `yaml:"linger.ms"`                      // default 0 (written: 0 is a setting, not "unset")
 	RetryBackoffMs                   Millis  `yaml:"retry.backoff.ms,omitempty"`     // default 100ms (Kafka's)
 	RetryBackoffMaxMs                Millis  `yaml:"retry.backoff.max.ms,omitempty"` // default 1s (Kafka's)
 	BatchSize                        int     `yaml:"batch.size,omitempty"`
 	CompressionType                  string  `yaml:"compression.type,omitempty"`
 	Mode                             string  `yaml:"mode,omitempty"`       // sync (default) or async
-	Rate                             float64 `yaml:"rate,omitempty"`       // sends per second per producer; 0 = as fast as possible
+	Rate                             Rate    `yaml:"rate"`                 // sends per second per producer; 0 = as fast as possible
 	Partitions                       []int32 `yaml:"partitions,omitempty"` // explicit partitions, round-robin; default all
 	Keys                             bool    `yaml:"keys,omitempty"`       // partition by key instead
 }
@@ -112,8 +120,9 @@ type Consumer struct {
 	// from the offsets stored with their results (the direct style), never from the group's commits.
 	Commit string `yaml:"commit,omitempty"`
 	// Processing is inline (default) or buffered (records queued and processed later by a worker).
-	Processing  string        `yaml:"processing,omitempty"`
-	ProcessTime time.Duration `yaml:"process_time,omitempty"`
+	Processing string `yaml:"processing,omitempty"`
+	// ProcessTime is the simulated work per processed record (default 0: none).
+	ProcessTime time.Duration `yaml:"process_time"`
 }
 
 // Millis is a Kafka "*.ms" setting: an integer number of milliseconds in YAML (as Kafka writes it) or a
@@ -151,6 +160,14 @@ func (m Millis) MarshalYAML() ([]byte, error) {
 	return []byte(d.String()), nil
 }
 
+// Rate is a producer's sends per second. It is written as a plain number (200, not 200.0).
+type Rate float64
+
+// MarshalYAML writes the shortest form of the number.
+func (r Rate) MarshalYAML() ([]byte, error) {
+	return []byte(strconv.FormatFloat(float64(r), 'f', -1, 64)), nil
+}
+
 // Parse decodes a scenario strictly: an unknown key is an error naming the key and its line. The result has
 // every default filled in and is validated.
 func Parse(data []byte, source string) (*Scenario, error) {
@@ -159,6 +176,9 @@ func Parse(data []byte, source string) (*Scenario, error) {
 	if err := dec.Decode(&s); err != nil {
 		if err == io.EOF {
 			return nil, fmt.Errorf("%s: empty scenario", source)
+		}
+		if derr := badDuration(data); derr != nil {
+			return nil, fmt.Errorf("%s: %w", source, derr)
 		}
 		return nil, fmt.Errorf("%s: %s", source, yaml.FormatError(err, false, true))
 	}
@@ -248,6 +268,12 @@ func (s *Scenario) ApplyDefaults() {
 		if p.DeliveryTimeoutMs == 0 {
 			p.DeliveryTimeoutMs = Millis(30 * time.Second)
 		}
+		if p.RetryBackoffMs == 0 {
+			p.RetryBackoffMs = Millis(workloads.DefaultRetryBackoff)
+		}
+		if p.RetryBackoffMaxMs == 0 {
+			p.RetryBackoffMaxMs = Millis(workloads.DefaultRetryBackoffMax)
+		}
 		if p.BatchSize == 0 {
 			p.BatchSize = 16384
 		}
@@ -307,8 +333,16 @@ func (s *Scenario) Validate() error {
 	if !slices.Contains([]string{"builtin", "docker", "external"}, s.Target) {
 		return fmt.Errorf("target: %q (want builtin, docker or external)", s.Target)
 	}
-	if s.Warmup < 0 || s.Duration <= 0 || s.FinalReadTimeout <= 0 || s.LinearizabilityTimeout <= 0 {
-		return fmt.Errorf("warmup, duration, final_read_timeout, linearizability_timeout: must be positive durations like 20s")
+	if s.Warmup < 0 {
+		return fmt.Errorf("warmup: %v (want 0 or a positive duration like 1s)", s.Warmup)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"duration", s.Duration}, {"final_read_timeout", s.FinalReadTimeout}, {"linearizability_timeout", s.LinearizabilityTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s: %v (want a positive duration like 20s)", d.key, d.v)
+		}
 	}
 	if s.Cluster.Nodes < 1 || s.Cluster.Nodes > 9 {
 		return fmt.Errorf("cluster.nodes: %d (want 1 to 9)", s.Cluster.Nodes)
@@ -363,8 +397,17 @@ func (s *Scenario) Validate() error {
 		if *p.EnableIdempotence && p.MaxInFlightRequestsPerConnection != 5 {
 			return fmt.Errorf("%s.max.in.flight.requests.per.connection: %d (franz-go keeps 5 requests in flight with idempotence; set enable.idempotence: false to bound it)", where, p.MaxInFlightRequestsPerConnection)
 		}
-		if *p.Retries < 0 || p.MaxInFlightRequestsPerConnection < 1 || p.BatchSize < 1 || p.Rate < 0 {
-			return fmt.Errorf("%s: retries, max.in.flight.requests.per.connection, batch.size and rate must be positive", where)
+		if *p.Retries < 0 {
+			return fmt.Errorf("%s.retries: %d (want 0 or more)", where, *p.Retries)
+		}
+		if p.MaxInFlightRequestsPerConnection < 1 {
+			return fmt.Errorf("%s.max.in.flight.requests.per.connection: %d (want 1 or more)", where, p.MaxInFlightRequestsPerConnection)
+		}
+		if p.BatchSize < 1 {
+			return fmt.Errorf("%s.batch.size: %d (want 1 or more bytes)", where, p.BatchSize)
+		}
+		if r := float64(p.Rate); r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("%s.rate: %v (want sends per second, 0 or more; 0 sends as fast as possible)", where, r)
 		}
 		if !slices.Contains([]string{"none", "gzip", "snappy", "lz4", "zstd"}, p.CompressionType) {
 			return fmt.Errorf("%s.compression.type: %q (want none, gzip, snappy, lz4 or zstd)", where, p.CompressionType)
@@ -407,5 +450,68 @@ func (s *Scenario) Validate() error {
 			return fmt.Errorf("expect.%s: %q (want none, some or any)", k, v)
 		}
 	}
-	return s.Nemesis.Validate(s.Duration)
+	if err := s.Nemesis.Validate(s.Duration); err != nil {
+		return err
+	}
+	if err := s.validateFaultTargets(); err != nil {
+		return err
+	}
+	return s.validateFaultsForTarget()
+}
+
+// badDuration finds the first duration key whose value does not parse, walking the decoded document beside
+// the Scenario type: the YAML decoder reports `time: invalid duration "eight"` without naming the key.
+func badDuration(data []byte) error {
+	var doc any
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	return walkDurations(doc, reflect.TypeOf(Scenario{}), "")
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func walkDurations(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		if str, ok := v.(string); ok {
+			if _, err := time.ParseDuration(str); err != nil {
+				return fmt.Errorf("%s: %q is not a duration (want a number with a unit, like 20s, 1.5s or 300ms)", path, str)
+			}
+		}
+	case t.Kind() == reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			sub, ok := m[name]
+			if name == "" || name == "-" || !ok {
+				continue
+			}
+			key := name
+			if path != "" {
+				key = path + "." + name
+			}
+			if err := walkDurations(sub, f.Type, key); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice:
+		xs, ok := v.([]any)
+		if !ok {
+			return nil
+		}
+		for i, x := range xs {
+			if err := walkDurations(x, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -145,7 +145,7 @@ func (s *Scenario) Set(key, value string) error {
 	case "rate":
 		return eachProducer(func(p *Producer) error {
 			r, err := strconv.ParseFloat(value, 64)
-			p.Rate = r
+			p.Rate = Rate(r)
 			return err
 		})
 	case "producer.mode":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func runRow(ctx context.Context, s *Scenario, ro Options, vary string) results.R
 		return results.Row{Scenario: s.ID, Seed: res.Seed, Dir: res.Dir, Vary: vary, Outcome: results.OutcomeError,
 			ExitCode: res.ExitCode, Counts: map[string]int{}, Seconds: time.Since(t0).Seconds(), Error: msg}
 	}
-	run, lerr := results.Load(res.Dir)
+	run, lerr := LoadRun(res.Dir)
 	if lerr != nil {
 		return results.Row{Scenario: s.ID, Seed: res.Seed, Dir: res.Dir, Vary: vary, Outcome: results.OutcomeError,
 			ExitCode: ExitCannotRun, Counts: map[string]int{}, Error: lerr.Error()}
@@ -111,7 +112,16 @@ func ParseVary(s string) (Vary, error) {
 	if !ok || k == "" || vs == "" {
 		return Vary{}, fmt.Errorf("--vary %q: want key=value1,value2", s)
 	}
-	return Vary{Key: k, Values: strings.Split(vs, ",")}, nil
+	values := strings.Split(vs, ",")
+	for i, v := range values {
+		if v == "" {
+			return Vary{}, fmt.Errorf("--vary %q: value %d is empty", s, i+1)
+		}
+		if slices.Contains(values[:i], v) {
+			return Vary{}, fmt.Errorf("--vary %q: value %s listed twice", s, v)
+		}
+	}
+	return Vary{Key: k, Values: values}, nil
 }
 
 // RunMatrix runs the scenario once per combination of the varied settings and writes the tradeoff table
@@ -120,6 +130,13 @@ func ParseVary(s string) (Vary, error) {
 func RunMatrix(ctx context.Context, base *Scenario, vary []Vary, opts SuiteOptions) (*results.Summary, error) {
 	if len(vary) == 0 {
 		return nil, fmt.Errorf("matrix: give at least one --vary key=v1,v2")
+	}
+	seen := map[string]bool{}
+	for _, v := range vary {
+		if seen[v.Key] {
+			return nil, fmt.Errorf("--vary %s given twice: list every value in one --vary %s=v1,v2,...", v.Key, v.Key)
+		}
+		seen[v.Key] = true
 	}
 	combos := [][][2]string{{}}
 	for _, v := range vary {
@@ -134,6 +151,7 @@ func RunMatrix(ctx context.Context, base *Scenario, vary []Vary, opts SuiteOptio
 	type job struct {
 		s    *Scenario
 		name string
+		args []string // the combination as --set arguments, for the row's reproduce line
 	}
 	var jobs []job
 	for _, c := range combos {
@@ -145,17 +163,19 @@ func RunMatrix(ctx context.Context, base *Scenario, vary []Vary, opts SuiteOptio
 		if err != nil {
 			return nil, err
 		}
-		var parts []string
+		s.Source = base.Source
+		var parts, args []string
 		for _, kv := range c {
 			if err := s.Set(kv[0], kv[1]); err != nil {
 				return nil, err
 			}
 			parts = append(parts, kv[0]+"="+kv[1])
+			args = append(args, "--set", kv[0]+"="+kv[1])
 		}
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("matrix combination %s: %w", strings.Join(parts, " "), err)
 		}
-		jobs = append(jobs, job{s, strings.Join(parts, " ")})
+		jobs = append(jobs, job{s, strings.Join(parts, " "), args})
 	}
 	if opts.Out == "" {
 		opts.Out = filepath.Join("out", "matrix-"+base.ID)
@@ -170,6 +190,7 @@ func RunMatrix(ctx context.Context, base *Scenario, vary []Vary, opts SuiteOptio
 			break
 		}
 		ro := opts.Run
+		ro.Args = append(slices.Clone(opts.Run.Args), j.args...)
 		ro.Seed = opts.Seed
 		if ro.Seed == 0 {
 			ro.Seed = max(base.Seed, 1)

@@ -32,17 +32,23 @@ Exit codes: 0 every claim held; 1 a claim failed (a guarantee violated or a demo
 			"  kafkatrial check --linearizability-timeout 10m runs/acksall-safe-leader-kill-7",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("linearizability-timeout") {
+				timeout = 0 // the scenario's linearizability_timeout, as the run used
+			} else if timeout <= 0 {
+				return withCode(exitUsage, fmt.Errorf("--linearizability-timeout %v: want a positive duration like 10m", timeout))
+			}
 			return runCheck(cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], timeout)
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "linearizability-timeout", checker.DefaultLinearizabilityTimeout,
-		"time budget of the porcupine check over all partitions; past it the result is Unknown")
+	cmd.Flags().DurationVar(&timeout, "linearizability-timeout", 0,
+		fmt.Sprintf("time budget of the porcupine check over all partitions; past it the result is Unknown (default: the run's linearizability_timeout from scenario.yaml, else %v)", checker.DefaultLinearizabilityTimeout))
 	return cmd
 }
 
-// runCheck re-judges one run directory (scenarios.Recheck) and maps the verdict to an exit code.
+// runCheck re-judges one run directory (scenarios.Recheck) and maps the verdict to an exit code. timeout 0
+// takes the scenario's linearizability_timeout.
 func runCheck(stdout, stderr io.Writer, dir string, timeout time.Duration) error {
-	v, ops, err := scenarios.Recheck(dir, timeout)
+	rc, err := scenarios.Recheck(dir, timeout)
 	if err != nil {
 		var ee *scenarios.ExitError
 		if errors.As(err, &ee) {
@@ -50,17 +56,22 @@ func runCheck(stdout, stderr io.Writer, dir string, timeout time.Duration) error
 		}
 		return withCode(exitCannotRun, err)
 	}
+	v := rc.Verdict
 	for _, n := range v.Notes {
 		if strings.Contains(n, "torn") {
 			fmt.Fprintln(stderr, "kafkatrial: note:", n)
 		}
 	}
-	printVerdict(stdout, v, ops, filepath.Join(dir, "verdict.json"))
-	switch v.Outcome() {
-	case checker.Failed:
+	printVerdict(stdout, v, rc.Ops, filepath.Join(dir, "verdict.json"))
+	switch rc.ExitCode {
+	case exitViolated:
 		return withCode(exitViolated, fmt.Errorf("check: claims failed: %s", failedClaims(v)))
-	case checker.Undecided:
-		return withCode(exitCannotRun, fmt.Errorf("check: undecided: %s", failedClaims(v)))
+	case exitCannotRun:
+		why := failedClaims(v)
+		if rc.NoFaultInjected {
+			why = "none of the scheduled faults was injected (see nemesis.jsonl); " + why
+		}
+		return withCode(exitCannotRun, fmt.Errorf("check: undecided: %s", strings.TrimSuffix(why, "; ")))
 	}
 	return nil
 }

@@ -32,6 +32,11 @@ func init() {
 				if err != nil {
 					return withCode(exitUsage, err)
 				}
+				for _, seen := range vs {
+					if seen.Key == pv.Key {
+						return withCode(exitUsage, fmt.Errorf("--vary %s given twice: list every value in one --vary %s=v1,v2,...", pv.Key, pv.Key))
+					}
+				}
 				vs = append(vs, pv)
 			}
 			ctx, stop := interruptible()
@@ -54,7 +59,7 @@ func init() {
 			return nil
 		},
 	}
-	f.register(cmd, true)
+	f.register(cmd, true, "out/matrix-<id>, each combination in NN-<key>-<value>/ under it")
 	cmd.Flags().StringArrayVar(&vary, "vary", nil, "a setting and its values, key=v1,v2 (repeatable)")
 	rootCmd.AddCommand(cmd)
 }

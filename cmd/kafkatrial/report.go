@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kafkatrial/kafkatrial/results"
+	"github.com/kafkatrial/kafkatrial/scenarios"
 )
 
 func init() {
@@ -29,7 +30,7 @@ func init() {
 					return withCode(exitUsage, err)
 				}
 				for _, d := range dirs {
-					r, err := results.Load(d)
+					r, err := scenarios.LoadRun(d)
 					if err != nil {
 						return withCode(exitUsage, err)
 					}

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kafkatrial/kafkatrial/results"
 	"github.com/kafkatrial/kafkatrial/scenarios"
 )
 
@@ -26,9 +28,10 @@ type runFlags struct {
 	verbose        bool
 }
 
-func (f *runFlags) register(cmd *cobra.Command, withSet bool) {
+// register adds the shared flags; outDefault describes --out's default for this command.
+func (f *runFlags) register(cmd *cobra.Command, withSet bool, outDefault string) {
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed driving faults, targets and workload choices (0: the scenario's, else random)")
-	cmd.Flags().StringVar(&f.out, "out", "", "output directory (default out/<id>-<seed>)")
+	cmd.Flags().StringVar(&f.out, "out", "", "output directory (default "+outDefault+")")
 	cmd.Flags().StringVar(&f.target, "target", "", "builtin (default), docker or external")
 	cmd.Flags().StringSliceVar(&f.bootstrap, "bootstrap", nil, "host:port,... of a cluster kafkatrial did not start (implies --target external)")
 	cmd.Flags().StringVar(&f.externalConfig, "external-config", "", "YAML file of fault commands for --target external (see target/external/example.yaml)")
@@ -41,7 +44,7 @@ func (f *runFlags) register(cmd *cobra.Command, withSet bool) {
 
 // options builds the runner's options: a live status line on a terminal, plain lines otherwise.
 func (f *runFlags) options(out io.Writer) scenarios.Options {
-	o := scenarios.Options{Out: f.out, Seed: f.seed, Target: f.target, Status: out}
+	o := scenarios.Options{Out: f.out, Seed: f.seed, Target: f.target, Status: out, Args: f.reproduceArgs()}
 	if st, err := os.Stdout.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && out == os.Stdout {
 		o.Live = true
 	}
@@ -52,6 +55,22 @@ func (f *runFlags) options(out io.Writer) scenarios.Options {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	return o
+}
+
+// reproduceArgs are the flags that changed the scenario, as the reproduce line repeats them (--seed and
+// --target are added by the runner).
+func (f *runFlags) reproduceArgs() []string {
+	var args []string
+	for _, kv := range f.sets {
+		args = append(args, "--set", kv)
+	}
+	if len(f.bootstrap) > 0 {
+		args = append(args, "--bootstrap", strings.Join(f.bootstrap, ","))
+	}
+	if f.externalConfig != "" {
+		args = append(args, "--external-config", f.externalConfig)
+	}
+	return args
 }
 
 // quietWriter passes through only the reproduce line and the final outcome line.
@@ -93,6 +112,11 @@ func (f *runFlags) applyTarget(s *scenarios.Scenario) error {
 	if f.target == "external" && len(s.Cluster.Bootstrap) == 0 {
 		return fmt.Errorf("--target external needs --bootstrap host:port,...")
 	}
+	if f.target != "" {
+		// Validate against the target now, so a fault it cannot carry out is refused before anything runs.
+		s.Target = f.target
+		return s.Validate()
+	}
 	return nil
 }
 
@@ -103,7 +127,7 @@ func (f *runFlags) load(idOrFile string) (*scenarios.Scenario, error) {
 		return nil, withCode(exitUsage, err)
 	}
 	if err := f.prepare(s); err != nil {
-		return nil, withCode(exitUsage, err)
+		return nil, withCode(exitUsage, fmt.Errorf("%s: %w", idOrFile, err))
 	}
 	return s, nil
 }
@@ -160,6 +184,9 @@ func init() {
 			defer stop()
 			res, err := scenarios.Run(ctx, s, f.options(cmd.OutOrStdout()))
 			if res.ExitCode != exitOK {
+				if err == nil && res.Verdict != nil {
+					err = results.VerdictError(s.ID, res.Dir, res.Verdict)
+				}
 				if err == nil {
 					err = fmt.Errorf("%s: claims did not hold (see %s/report.md)", s.ID, res.Dir)
 				}
@@ -168,6 +195,6 @@ func init() {
 			return nil
 		},
 	}
-	f.register(cmd, true)
+	f.register(cmd, true, "out/<id>-<seed>")
 	rootCmd.AddCommand(cmd)
 }

@@ -60,7 +60,7 @@ func init() {
 			return nil
 		},
 	}
-	f.register(cmd, true)
+	f.register(cmd, true, "out/<suite name>, each run in <id>-<seed>/ under it")
 	cmd.Flags().IntVar(&seeds, "seeds", 1, "run each scenario with this many seeds (seed, seed+1, ...)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write one JUnit file for the whole suite here")
 	rootCmd.AddCommand(cmd)
@@ -70,7 +70,7 @@ func init() {
 func writeSuiteJUnit(path string, sum *results.Summary) error {
 	var runs []*results.Run
 	for _, row := range sum.Rows {
-		if r, err := results.Load(row.Dir); err == nil {
+		if r, err := scenarios.LoadRun(row.Dir); err == nil {
 			runs = append(runs, r)
 		}
 	}

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,46 @@ func (t *Target) Supports(k nemesis.Kind) bool {
 		return len(t.nodes) > 0 && t.nodes[0].spec.PowerLossSignal != ""
 	}
 	return false
+}
+
+// Expressible says, before any container starts, whether the target can carry out fault kind k (with a
+// partition shape, for partitions) on a cluster of image: nil if it can, else why not. It agrees with Supports
+// and Partition: faults acting on clients are the workload's and always possible; composites need what they
+// are built from.
+func Expressible(image string, k nemesis.Kind, shape nemesis.Shape) error {
+	switch k {
+	case nemesis.Kill, nemesis.Stop, nemesis.Pause, nemesis.RollingBounce, nemesis.ControllerKill,
+		nemesis.CrashProducer, nemesis.CrashConsumer, nemesis.JoinConsumer, nemesis.LeaveConsumer:
+		return nil
+	case nemesis.PowerLoss, nemesis.PowerLossAll:
+		kind, _, err := ParseImage(image)
+		if err != nil {
+			return err
+		}
+		if kind != KindKafkatrial {
+			return fmt.Errorf("a %s node has no hook to drop what it never fsynced (only kafkatrial's own image has one)", kind)
+		}
+		return nil
+	case nemesis.Partition:
+		switch shape {
+		case nemesis.IsolateNode, nemesis.IsolateLeaderBoth:
+			return nil
+		case "", nemesis.RandomShape:
+			return fmt.Errorf("shape %q draws one of every shape, and docker network disconnect isolates whole nodes only (give shape isolate-node or isolate-leader-both)", cmp.Or(shape, nemesis.RandomShape))
+		}
+		return fmt.Errorf("shape %s cuts only some of a node's links, and docker network disconnect isolates whole nodes only (use isolate-node or isolate-leader-both)", shape)
+	case nemesis.UncleanElection:
+		return fmt.Errorf("it cuts a leader off its followers while clients still reach it, and docker network disconnect isolates whole nodes only")
+	case nemesis.LoseResponses, nemesis.RetryStorm:
+		return fmt.Errorf("losing responses after the broker applied a request needs a proxy on the connection, which this target does not have")
+	case nemesis.Latency:
+		return fmt.Errorf("added latency needs a proxy or traffic control on the connection, which this target does not have")
+	case nemesis.ResetConns:
+		return fmt.Errorf("resetting client connections needs a proxy on the connection, which this target does not have")
+	case nemesis.Corrupt:
+		return fmt.Errorf("corrupting requests needs a proxy on the connection, which this target does not have")
+	}
+	return fmt.Errorf("unknown fault %q", k)
 }
 
 var unpauseOptions = client.ContainerUnpauseOptions{}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"fmt"
@@ -180,32 +181,62 @@ func compile(ctx context.Context, root, out string) error {
 	return nil
 }
 
-// copyStaticSelf copies the running executable to out if it is a statically linked Linux binary (no program
-// interpreter), as a released kafkatrial built with CGO_ENABLED=0 is.
+// copyStaticSelf copies the running executable to out if it is a kafkatrial command built as a statically
+// linked Linux binary (no program interpreter), as a released kafkatrial built with CGO_ENABLED=0 is.
 func copyStaticSelf(out string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the running executable: %w", err)
 	}
-	f, err := elf.Open(self)
-	if err != nil {
-		return fmt.Errorf("the running executable %s is not a Linux binary: %w", self, err)
-	}
-	static := true
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			static = false
-		}
-	}
-	f.Close()
-	if !static || !strings.HasPrefix(filepath.Base(self), "kafkatrial") {
-		return fmt.Errorf("the running executable %s is not a static kafkatrial binary (build it with CGO_ENABLED=0)", self)
+	if err := checkStaticKafkatrial(self); err != nil {
+		return err
 	}
 	data, err := os.ReadFile(self)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", self, err)
 	}
 	return os.WriteFile(out, data, 0o755)
+}
+
+// kafkatrialCommand is the import path of the command the image runs.
+const kafkatrialCommand = modulePath + "/cmd/kafkatrial"
+
+// checkStaticKafkatrial checks, by its contents and not its name, that path is the kafkatrial command built
+// for Linux without a program interpreter; the error says what the file is instead.
+func checkStaticKafkatrial(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s is not a Linux (ELF) binary: %w", path, err)
+	}
+	var interp string
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			if b, err := io.ReadAll(io.LimitReader(p.Open(), 4096)); err == nil {
+				interp = strings.TrimRight(string(b), "\x00")
+			}
+			if interp == "" {
+				interp = "an interpreter"
+			}
+		}
+	}
+	f.Close()
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s carries no Go build information (%v), so it is not a kafkatrial binary", path, err)
+	}
+	if bi.Path != kafkatrialCommand {
+		return fmt.Errorf("%s is the Go program %s, not %s", path, bi.Path, kafkatrialCommand)
+	}
+	if interp != "" {
+		cgo := "unknown"
+		for _, s := range bi.Settings {
+			if s.Key == "CGO_ENABLED" {
+				cgo = s.Value
+			}
+		}
+		return fmt.Errorf("%s is kafkatrial but dynamically linked (program interpreter %s, CGO_ENABLED=%s): build it with CGO_ENABLED=0", path, interp, cgo)
+	}
+	return nil
 }
 
 // imageHash names an image by what is in it: the Dockerfile and the binary.

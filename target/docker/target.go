@@ -35,6 +35,16 @@ func init() {
 		}
 		return t, nil
 	})
+	scenarios.RegisterFaultCheck("docker", func(c scenarios.Cluster, k nemesis.Kind, shape nemesis.Shape) error {
+		return Expressible(c.Image, k, shape)
+	})
+	scenarios.RegisterBrokerDefaults("docker", func(c scenarios.Cluster) map[string]string {
+		// Our image keeps Kafka's defaults, as Apache Kafka does; Redpanda has no such settings.
+		if kind, _, err := ParseImage(c.Image); err == nil && (kind == KindKafkatrial || kind == KindKafka) {
+			return scenarios.KafkaDurabilityDefaults()
+		}
+		return nil
+	})
 }
 
 // Target is a cluster of containers under trial, one node per container on a user-defined Docker network. It
