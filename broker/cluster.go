@@ -22,11 +22,13 @@ type ClusterConfig struct {
 	// Nodes is the number of nodes, ids 1..Nodes; default 3, at most 9 (one loopback IP per node id digit).
 	Nodes int
 	// Dir is the data root: node id's disk is <Dir>/node-<id> (its broker log <Dir>/node-<id>/broker.log, its
-	// data <Dir>/node-<id>/data). One storage.Disk per node outlives restarts, so power loss is exact.
+	// data <Dir>/node-<id>/data). One storage.Disk per node outlives restarts, so power loss is exact. The
+	// cluster locks Dir (LockDir) until Close; a second cluster on it fails at once.
 	Dir string
 	// Host returns the loopback IP node id binds (default 127.0.0.1 for every node). Ports are picked once at
-	// StartCluster and kept for the cluster's life: a voter's controller address must not change across
-	// restarts, and clients keep their bootstrap addresses.
+	// StartCluster and kept for the cluster's life, so clients keep their bootstrap addresses. A later
+	// StartCluster on the same Dir may get other ports: voters find each other by node id at the addresses of
+	// the current start (controller.Config.Voters), as Kafka's controller.quorum.voters.
 	Host func(id int32) string
 	// Net returns the network hooks of node id's broker traffic: clients and replica fetches (nil hooks, or a
 	// nil Net: plain net).
@@ -43,7 +45,7 @@ type ClusterConfig struct {
 	Logger *slog.Logger
 	// BasePort, when set, fixes the ports instead of picking free ones: node id's client listener on
 	// BasePort+id-1 and its controller on BasePort+Nodes+id-1 (so `kafkatrial broker --nodes 3 --port 9092`
-	// serves 9092-9094, and a data directory reused later finds its quorum at the same addresses).
+	// serves 9092-9094, and clients of a data directory reused later find it at the same addresses).
 	BasePort int
 	// StartTimeout bounds StartCluster's wait for every node to be registered and unfenced with an active
 	// controller; default 30s.
@@ -60,6 +62,9 @@ type Cluster struct {
 	cfg    ClusterConfig
 	nodes  []*clusterNode // index id-1
 	closed atomic.Bool
+	// lock holds Dir for the cluster's life, so a second cluster (or `kafkatrial broker`) on it fails at once;
+	// each node also locks its own data directory.
+	lock *DirLock
 }
 
 // clusterNode is one node slot: fixed identity, disk and addresses, and the incarnation running now.
@@ -116,8 +121,14 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		cfg.StartTimeout = DefaultClusterStartTimeout
 	}
 	c := &Cluster{cfg: cfg}
+	lock, err := LockDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("broker cluster: %w", err)
+	}
+	c.lock = lock
 	clientAddrs, voters, err := pickAddrs(cfg)
 	if err != nil {
+		lock.Unlock()
 		return nil, err
 	}
 	for i := range cfg.Nodes {
@@ -125,6 +136,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		cn, err := c.newSlot(id, clientAddrs[id], voters)
 		if err != nil {
 			c.closeLogs()
+			lock.Unlock()
 			return nil, err
 		}
 		c.nodes = append(c.nodes, cn)
@@ -516,7 +528,7 @@ func (c *Cluster) hosted(id int32, topic string, partition int32) (*partition, e
 	return p, nil
 }
 
-// Close stops every node cleanly (concurrently) and closes the broker logs. Later restarts fail.
+// Close stops every node cleanly (concurrently), closes the broker logs and unlocks Dir. Later restarts fail.
 func (c *Cluster) Close() error {
 	c.closed.Store(true)
 	errs := make([]error, len(c.nodes))
@@ -525,7 +537,7 @@ func (c *Cluster) Close() error {
 		wg.Go(func() { errs[i] = c.Stop(cn.id) })
 	}
 	wg.Wait()
-	return errors.Join(append(errs, c.closeLogs())...)
+	return errors.Join(append(errs, c.closeLogs(), c.lock.Unlock())...)
 }
 
 func (c *Cluster) closeLogs() error {

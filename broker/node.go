@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/kafkatrial/kafkatrial/broker/meta"
 	"github.com/kafkatrial/kafkatrial/broker/storage"
@@ -27,6 +29,8 @@ type Node struct {
 	cfg  Config
 	disk *storage.Disk
 	log  *slog.Logger
+	// lock is held on the node's data directory from NewNode until the node stops (Kafka's .lock).
+	lock *DirLock
 
 	// ctx is cancelled when the node stops; every goroutine and blocked handler watches it.
 	ctx    context.Context
@@ -75,7 +79,8 @@ const (
 )
 
 // NewNode builds a node over disk, recovering every partition log found under cfg.DataDir. It listens to
-// nothing until Start.
+// nothing until Start. It locks the data directory (LockDir) until Close, Kill or LoseUnsynced, so a node
+// whose Start failed must still be killed.
 func NewNode(cfg Config, disk *storage.Disk) (*Node, error) {
 	if disk == nil {
 		return nil, errors.New("broker: NewNode needs a Disk")
@@ -92,12 +97,25 @@ func NewNode(cfg Config, disk *storage.Disk) (*Node, error) {
 		parts: map[topicPartition]*partition{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	// The lock comes before anything reads or writes the directory: a second node on it must fail at once,
+	// not recover logs another node is writing or join that node's quorum under its identity.
+	dir := cfg.DataDir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(disk.Root(), dir)
+	}
+	lock, err := LockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("broker: node %d: %w", cfg.NodeID, err)
+	}
+	n.lock = lock
 	n.hwCheckpoint = n.loadHWCheckpoint()
 	if err := disk.MkdirAll(n.path(logsDirName)); err != nil {
+		lock.Unlock()
 		return nil, fmt.Errorf("broker: creating the log directory: %w", err)
 	}
 	pids, err := newProducerIDAllocator(disk, n.path(producerIDFile), cfg.NodeID)
 	if err != nil {
+		lock.Unlock()
 		return nil, fmt.Errorf("broker: loading the producer id block: %w", err)
 	}
 	n.pids = pids
@@ -208,6 +226,9 @@ func (n *Node) Close() error {
 	if err := n.meta.close(); err != nil {
 		errs = append(errs, fmt.Errorf("stopping the controller: %w", err))
 	}
+	if err := n.lock.Unlock(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("broker: clean close of node %d: %w", n.cfg.NodeID, err)
 	}
@@ -219,8 +240,15 @@ func (n *Node) Close() error {
 // Every connection closes and every goroutine stops; what was written to files stays (the page cache
 // survives a process crash), what was only in memory is gone.
 func (n *Node) Kill() {
+	if n.kill() {
+		n.releaseLock()
+	}
+}
+
+// kill is Kill without releasing the data directory's lock; false if the node had already stopped.
+func (n *Node) kill() bool {
 	if !n.beginStop() {
-		return
+		return false
 	}
 	n.stopServing()
 	n.partsMu.Lock()
@@ -232,12 +260,26 @@ func (n *Node) Kill() {
 	n.groups.close()
 	n.meta.kill()
 	n.log.Info("broker node killed")
+	return true
 }
 
-// LoseUnsynced kills the node and then drops everything its disk never fsynced: a power loss.
+// releaseLock releases the data directory's lock as the end of the process would (a failure is only logged:
+// the node is down either way).
+func (n *Node) releaseLock() {
+	if err := n.lock.Unlock(); err != nil {
+		n.log.Warn("releasing the data directory lock", "err", err)
+	}
+}
+
+// LoseUnsynced kills the node and then drops everything its disk never fsynced: a power loss. The data
+// directory stays locked until the files are cut, so no new incarnation opens them halfway.
 func (n *Node) LoseUnsynced() error {
-	n.Kill()
-	if err := n.disk.LoseUnsynced(); err != nil {
+	killed := n.kill()
+	err := n.disk.LoseUnsynced()
+	if killed {
+		n.releaseLock()
+	}
+	if err != nil {
 		return fmt.Errorf("broker: power loss on node %d: %w", n.cfg.NodeID, err)
 	}
 	return nil
@@ -270,4 +312,60 @@ func (n *Node) stopServing() {
 	// A paused node that stops must not leave its workers parked.
 	n.gate.resume()
 	n.wg.Wait()
+}
+
+// DirLock is an exclusive lock on a data directory, held while a node (or an in-process cluster) uses it, as
+// Kafka locks each log directory with its .lock file. It is an flock(2) lock on <dir>/.lock: the kernel drops it
+// when the process ends however it ends, and it excludes a second holder in the same process too (each
+// LockDir opens the file anew, and flock locks belong to the open file).
+type DirLock struct {
+	mu   sync.Mutex
+	f    *os.File
+	path string
+}
+
+// lockFileName is the lock file inside a locked directory (Kafka's name).
+const lockFileName = ".lock"
+
+// ErrDirLocked is returned by LockDir for a directory another holder has locked.
+var ErrDirLocked = errors.New("data directory in use")
+
+// LockDir creates dir if needed and locks it, failing at once (ErrDirLocked) when another holder, in this or
+// another process, has it.
+func LockDir(dir string) (*DirLock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening the lock file of data directory %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: failed to acquire the lock on %s: another kafkatrial broker (in another process, "+
+				"or another node of this one) is using data directory %s", ErrDirLocked, path, dir)
+		}
+		return nil, fmt.Errorf("locking data directory %s (%s): %w", dir, path, err)
+	}
+	return &DirLock{f: f, path: path}, nil
+}
+
+// Unlock releases the lock; later calls do nothing. The lock file stays, as Kafka's does.
+func (l *DirLock) Unlock() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close() // closing the only descriptor of the open file releases the flock
+	l.f = nil
+	if err != nil {
+		return fmt.Errorf("releasing the lock %s: %w", l.path, err)
+	}
+	return nil
 }

@@ -16,6 +16,10 @@ package broker
 // then not acknowledged (its wait is fenced by the old epoch: NOT_COORDINATOR), and the new coordinator may or
 // may not have loaded it; either way it is in the log, so any later load sees it, like a timed-out commit.
 //
+// Deleting a topic drops every group's committed offsets of it (tombstones, as Kafka's GroupMetadataManager
+// writes for deleted partitions); commits carry the topic's id, so offsets of a deleted topic are never served
+// for a new topic of the same name, even before the tombstones are written (cleanupLoop).
+//
 // Deliberate differences from Kafka: the topic is not compacted (cleanup.policy=compact is not supported; a
 // long trial's log only grows and a load reads all of it), offsets never expire, and group membership is not
 // written to the log (Kafka's GroupMetadata records), so after a coordinator moves every group starts Empty
@@ -60,6 +64,9 @@ const (
 	DefaultOffsetsCommitTimeout    = 5 * time.Second
 	offsetsLoadPollInterval        = 5 * time.Millisecond
 	offsetsLoadRetryBackoff        = 100 * time.Millisecond
+	// offsetsCleanupRetryBackoff spaces the passes that drop deleted topics' offsets while one must be
+	// repeated (a commit in flight, tombstones refused).
+	offsetsCleanupRetryBackoff = 100 * time.Millisecond
 )
 
 func (c OffsetsTopicConfig) withDefaults() OffsetsTopicConfig {
@@ -137,6 +144,17 @@ type offsetsLeadership struct {
 	epoch  int32
 	coord  *group.Coordinator // nil while the partition loads
 	cancel context.CancelFunc // stops the load
+	// cleanup asks the leadership's goroutine (once loaded) to drop the offsets of deleted topics; buffered
+	// one, a request while one waits is merged into it.
+	cleanup chan struct{}
+}
+
+// requestCleanup asks for a pass over the groups' offsets for deleted topics (see cleanupLoop).
+func (l *offsetsLeadership) requestCleanup() {
+	select {
+	case l.cleanup <- struct{}{}:
+	default:
+	}
 }
 
 func newGroupCoordinators(n *Node) *groupCoordinators {
@@ -163,17 +181,24 @@ func (gc *groupCoordinators) onImage(im *meta.Image) {
 			delete(gc.parts, part)
 		}
 	}
+	// Every image may have deleted topics: the coordinators drop their offsets (a cheap scan when none did).
+	for _, l := range gc.parts {
+		l.requestCleanup()
+	}
 	for _, mp := range partitions {
 		if gc.parts[mp.Partition] != nil || !gc.leads(mp, mp.LeaderEpoch) || n.ctx.Err() != nil {
 			continue
 		}
 		ctx, cancel := context.WithCancel(n.ctx)
-		l := &offsetsLeadership{part: mp.Partition, epoch: mp.LeaderEpoch, cancel: cancel}
+		l := &offsetsLeadership{part: mp.Partition, epoch: mp.LeaderEpoch, cancel: cancel, cleanup: make(chan struct{}, 1)}
+		l.requestCleanup() // offsets loaded from the log may belong to topics deleted since
 		gc.parts[mp.Partition] = l
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			gc.load(ctx, mp.Partition, l)
+			if coord := gc.load(ctx, mp.Partition, l); coord != nil {
+				gc.cleanupLoop(ctx, l, coord)
+			}
 		}()
 	}
 	gc.mu.Unlock()
@@ -206,8 +231,9 @@ func (gc *groupCoordinators) stop(l *offsetsLeadership) {
 }
 
 // load waits until the partition's high watermark covers everything earlier leaders wrote, reads the
-// committed offsets up to it and starts coordinating; it retries until the leadership ends.
-func (gc *groupCoordinators) load(ctx context.Context, part int32, l *offsetsLeadership) {
+// committed offsets up to it and starts coordinating; it retries until the leadership ends. It returns the
+// coordinator, or nil when the leadership ended first.
+func (gc *groupCoordinators) load(ctx context.Context, part int32, l *offsetsLeadership) *group.Coordinator {
 	n := gc.n
 	store := &offsetsStore{n: n, partition: part, epoch: l.epoch, timeout: gc.cfg.CommitTimeout}
 	for {
@@ -219,7 +245,7 @@ func (gc *groupCoordinators) load(ctx context.Context, part int32, l *offsetsLea
 			coord, err = group.NewCoordinator(group.Config{Store: store,
 				Logger:                n.log.With("part", "group", "offsets_partition", part, "leader_epoch", l.epoch),
 				InitialRebalanceDelay: t.GroupInitialRebalanceDelay, MinSessionTimeout: t.GroupMinSessionTimeout,
-				MaxSessionTimeout: t.GroupMaxSessionTimeout})
+				MaxSessionTimeout: t.GroupMaxSessionTimeout, TopicIDs: n.topicID})
 		}
 		if err == nil {
 			gc.mu.Lock()
@@ -230,20 +256,70 @@ func (gc *groupCoordinators) load(ctx context.Context, part int32, l *offsetsLea
 			gc.mu.Unlock()
 			if !current {
 				coord.Close()
-				return
+				return nil
 			}
 			n.log.Info("coordinating the groups of an offsets partition", "offsets_partition", part,
 				"leader_epoch", l.epoch, "load_time", time.Since(start))
-			return
+			return coord
 		}
 		if ctx.Err() != nil || errors.Is(err, errLeadershipEnded) {
-			return
+			return nil
 		}
 		n.log.Warn("loading an offsets partition failed; retrying", "offsets_partition", part, "leader_epoch", l.epoch, "err", err)
 		if !sleepCtx(ctx, offsetsLoadRetryBackoff) {
-			return
+			return nil
 		}
 	}
+}
+
+// cleanupLoop drops the groups' offsets of deleted topics on every request (each new image, and once after
+// the load) until the leadership ends, as Kafka's coordinator does when partitions are deleted. The
+// coordinator already hides such offsets from OffsetFetch by their topic id; this pass writes the tombstones,
+// so the removal is in the replicated log. A coordinator that loses the partition before its tombstones are
+// committed leaves the work to the next one, which finds the same offsets deleted by their topic ids.
+func (gc *groupCoordinators) cleanupLoop(ctx context.Context, l *offsetsLeadership, coord *group.Coordinator) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.cleanup:
+		}
+		failing := false
+		for {
+			if gc.n.gate.wait(ctx) != nil {
+				return
+			}
+			_, retry, err := coord.RemoveDeletedTopicOffsets()
+			switch {
+			case err != nil && !failing:
+				gc.n.log.Warn("dropping the offsets of deleted topics failed; retrying (they are not served meanwhile)",
+					"offsets_partition", l.part, "leader_epoch", l.epoch, "err", err)
+				failing = true
+			case err == nil && failing:
+				gc.n.log.Info("dropping the offsets of deleted topics works again", "offsets_partition", l.part)
+				failing = false
+			}
+			if !retry {
+				break
+			}
+			if !sleepCtx(ctx, offsetsCleanupRetryBackoff) {
+				return
+			}
+		}
+	}
+}
+
+// topicID returns the id of the topic named name in this node's current image (group.Config.TopicIDs).
+func (n *Node) topicID(name string) ([16]byte, bool) {
+	im := n.image()
+	if im == nil {
+		return [16]byte{}, false
+	}
+	t := im.Topics[name]
+	if t == nil {
+		return [16]byte{}, false
+	}
+	return t.ID, true
 }
 
 // coordinator returns the coordinator of the groups of offsets partition mp, or the error a group request

@@ -1,9 +1,10 @@
 package broker
 
 // The group.OffsetStore of one __consumer_offsets partition: commits are real record batches v2 in Kafka's
-// own record format (key OffsetCommitKey v1 = group, topic, partition; value OffsetCommitValue v3 = offset,
-// leader epoch, metadata, commit timestamp; a null value deletes), appended through the same leader path as
-// an acks=all produce, and read back from the log up to the high watermark when a leadership begins.
+// own record format (key OffsetCommitKey v1 = group, topic, partition; value OffsetCommitValue v4 = offset,
+// leader epoch, metadata, commit timestamp and the topic id as tagged field 0; a null value deletes, as the
+// tombstones written for the offsets of deleted topics), appended through the same leader path as an acks=all
+// produce, and read back from the log up to the high watermark when a leadership begins.
 
 import (
 	"cmp"
@@ -39,9 +40,10 @@ const (
 	maxOffsetCommitBatchBytes = 1<<20 + 12
 	// offsetsLoadReadBytes is how much of the log one read during a load takes.
 	offsetsLoadReadBytes = 1 << 20
-	// Record format versions written (Kafka's current ones for classic groups).
+	// Record format versions written: Kafka's key for classic groups, and its first value version with the
+	// topic id (v3 when the id is unknown).
 	offsetCommitKeyVersion   = 1
-	offsetCommitValueVersion = 3
+	offsetCommitValueVersion = 4
 	// groupMetadataKeyVersion marks Kafka's group membership records, which this broker never writes.
 	groupMetadataKeyVersion = 2
 )
@@ -56,17 +58,36 @@ func (s *offsetsStore) Append(groupID string, offsets map[group.TP]group.Committ
 	if p == nil {
 		return nil, fmt.Errorf("committing offsets of group %s: offsets partition %d not hosted: %w", groupID, s.partition, kerr.NotCoordinator)
 	}
-	batch, h, err := encodeOffsetCommitBatch(groupID, offsets, time.Now())
+	batch, h, err := encodeOffsetCommitBatch(groupID, offsets, nil, time.Now())
 	if err != nil {
 		return nil, err
 	}
+	return s.append(p, "committing offsets", groupID, batch, h)
+}
+
+// Delete writes one batch of tombstones (null values) for group's offsets of tps, pending until the ISR has
+// it, as Append.
+func (s *offsetsStore) Delete(groupID string, tps []group.TP) (group.Pending, error) {
+	p := s.n.partition(OffsetsTopic, s.partition)
+	if p == nil {
+		return nil, fmt.Errorf("deleting offsets of group %s: offsets partition %d not hosted: %w", groupID, s.partition, kerr.NotCoordinator)
+	}
+	batch, h, err := encodeOffsetCommitBatch(groupID, nil, tps, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return s.append(p, "deleting offsets", groupID, batch, h)
+}
+
+// append appends batch as the partition's leader and returns it pending until the ISR has it.
+func (s *offsetsStore) append(p *partition, what, groupID string, batch []byte, h storage.BatchHeader) (group.Pending, error) {
 	res, err := p.appendLeader(batch, h, true)
 	s.n.sendAlterPartition(p, res.propose)
 	if err != nil {
-		return nil, fmt.Errorf("committing offsets of group %s to %s-%d: %w (%w)", groupID, OffsetsTopic, s.partition, kerr.NotCoordinator, err)
+		return nil, fmt.Errorf("%s of group %s to %s-%d: %w (%w)", what, groupID, OffsetsTopic, s.partition, kerr.NotCoordinator, err)
 	}
 	if res.code != 0 {
-		return nil, fmt.Errorf("committing offsets of group %s to %s-%d: %w", groupID, OffsetsTopic, s.partition, commitAppendError(res.code))
+		return nil, fmt.Errorf("%s of group %s to %s-%d: %w", what, groupID, OffsetsTopic, s.partition, commitAppendError(res.code))
 	}
 	return &offsetsCommit{s: s, p: p, base: res.base, target: res.last + 1}, nil
 }
@@ -166,20 +187,31 @@ func (s *offsetsStore) Load() (map[string]map[group.TP]group.Committed, error) {
 	return out, nil
 }
 
-// encodeOffsetCommitBatch builds the record batch v2 of one commit: one record per partition, sorted, with
-// Kafka's key and value formats, a producer id of -1 (not idempotent) and a correct CRC-32C.
-func encodeOffsetCommitBatch(groupID string, offsets map[group.TP]group.Committed, now time.Time) ([]byte, storage.BatchHeader, error) {
-	tps := slices.SortedFunc(maps.Keys(offsets), func(a, b group.TP) int {
+// encodeOffsetCommitBatch builds the record batch v2 of one commit (offsets) or one deletion (tombstones for
+// deleted): one record per partition, sorted, with Kafka's key and value formats, a producer id of -1 (not
+// idempotent) and a correct CRC-32C.
+func encodeOffsetCommitBatch(groupID string, offsets map[group.TP]group.Committed, deleted []group.TP, now time.Time) ([]byte, storage.BatchHeader, error) {
+	byTP := func(a, b group.TP) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-	})
+	}
+	tps := slices.SortedFunc(maps.Keys(offsets), byTP)
+	tps = append(tps, slices.SortedFunc(slices.Values(deleted), byTP)...)
+	if len(tps) == 0 {
+		return nil, storage.BatchHeader{}, fmt.Errorf("encoding a record batch of group %s: no partitions", groupID)
+	}
 	ms := now.UnixMilli()
 	var records []byte
 	for i, tp := range tps {
-		c := offsets[tp]
 		key := kmsg.OffsetCommitKey{Version: offsetCommitKeyVersion, Group: groupID, Topic: tp.Topic, Partition: tp.Partition}
-		value := kmsg.OffsetCommitValue{Version: offsetCommitValueVersion, Offset: c.Offset, LeaderEpoch: c.LeaderEpoch,
-			Metadata: c.Metadata, CommitTimestamp: ms}
-		r := kmsg.Record{OffsetDelta: int32(i), Key: key.AppendTo(nil), Value: value.AppendTo(nil)}
+		r := kmsg.Record{OffsetDelta: int32(i), Key: key.AppendTo(nil)}
+		if c, ok := offsets[tp]; ok && i < len(offsets) {
+			value := kmsg.OffsetCommitValue{Version: offsetCommitValueVersion, Offset: c.Offset, LeaderEpoch: c.LeaderEpoch,
+				Metadata: c.Metadata, CommitTimestamp: ms, TopicID: c.TopicID}
+			if c.TopicID == [16]byte{} {
+				value.Version = 3
+			}
+			r.Value = value.AppendTo(nil)
+		}
 		r.Length = int32(len(r.AppendTo(nil)) - 1) // everything after the one-byte varint written for Length 0
 		records = r.AppendTo(records)
 		if len(records) > maxOffsetCommitBatchBytes {
@@ -249,7 +281,7 @@ func decodeOffsetCommitBatch(batch []byte, h storage.BatchHeader, out map[string
 			offs = map[group.TP]group.Committed{}
 			out[key.Group] = offs
 		}
-		offs[tp] = group.Committed{Offset: value.Offset, LeaderEpoch: value.LeaderEpoch, Metadata: value.Metadata}
+		offs[tp] = group.Committed{Offset: value.Offset, LeaderEpoch: value.LeaderEpoch, Metadata: value.Metadata, TopicID: value.TopicID}
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 )
 
 // TestOffsetsRecordFormat: a commit is one valid record batch v2 whose records carry Kafka's
-// OffsetCommitKey v1 and OffsetCommitValue v3, and decoding folds batches in order (later commits win, a null
+// OffsetCommitKey v1 and OffsetCommitValue v3 (v4 with a topic id), and decoding folds batches in order (later commits win, a null
 // value deletes, group membership records are skipped, compressed batches are refused).
 func TestOffsetsRecordFormat(t *testing.T) {
 	at := time.UnixMilli(1700000000123)
@@ -29,7 +29,7 @@ func TestOffsetsRecordFormat(t *testing.T) {
 		{Topic: "b", Partition: 1}: {Offset: 7, LeaderEpoch: 3, Metadata: "m"},
 		{Topic: "a", Partition: 0}: {Offset: 5, LeaderEpoch: -1},
 	}
-	batch, h, err := encodeOffsetCommitBatch("g", first, at)
+	batch, h, err := encodeOffsetCommitBatch("g", first, nil, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,8 @@ func TestOffsetsRecordFormat(t *testing.T) {
 	if err := decodeOffsetCommitBatch(batch, h, out); err != nil {
 		t.Fatal(err)
 	}
-	second, h2, err := encodeOffsetCommitBatch("g", map[group.TP]group.Committed{{Topic: "a", Partition: 0}: {Offset: 9, LeaderEpoch: 4}}, at)
+	id := [16]byte{0xab, 1}
+	second, h2, err := encodeOffsetCommitBatch("g", map[group.TP]group.Committed{{Topic: "a", Partition: 0}: {Offset: 9, LeaderEpoch: 4, TopicID: id}}, nil, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +77,33 @@ func TestOffsetsRecordFormat(t *testing.T) {
 	if err := decodeOffsetCommitBatch(third, h3, out); err != nil {
 		t.Fatal(err)
 	}
-	want := map[group.TP]group.Committed{{Topic: "a", Partition: 0}: {Offset: 9, LeaderEpoch: 4}}
+	want := map[group.TP]group.Committed{{Topic: "a", Partition: 0}: {Offset: 9, LeaderEpoch: 4, TopicID: id}}
 	if !maps.Equal(out["g"], want) || len(out) != 1 {
 		t.Fatalf("decoded %v, want g: %v", out, want)
+	}
+	// A commit with a topic id is OffsetCommitValue v4 with the id in tagged field 0 (Kafka's format).
+	if err := rb.ReadFrom(second); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReadFrom(rb.Records); err != nil {
+		t.Fatal(err)
+	}
+	if err := value.ReadFrom(r.Value); err != nil || value.Version != 4 || value.TopicID != id || value.Offset != 9 {
+		t.Fatalf("value with a topic id %+v (%v)", value, err)
+	}
+	// The tombstones written for a deleted topic's offsets: null values, one per partition.
+	dels, h5, err := encodeOffsetCommitBatch("g", nil, []group.TP{{Topic: "a", Partition: 0}, {Topic: "a", Partition: 1}}, at)
+	if err != nil || h5.NumRecords != 2 {
+		t.Fatalf("tombstone batch: %v, header %+v", err, h5)
+	}
+	if err := decodeOffsetCommitBatch(dels, h5, out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out["g"]) != 0 {
+		t.Fatalf("after the tombstones g has %v", out["g"])
+	}
+	if _, _, err := encodeOffsetCommitBatch("g", nil, nil, at); err == nil {
+		t.Fatal("an empty batch was encoded")
 	}
 
 	compressed := append([]byte(nil), batch...)
@@ -107,7 +132,7 @@ func rawBatch(t *testing.T, records ...kmsg.Record) []byte {
 
 // FuzzDecodeOffsetCommitBatch: whatever a log holds, decoding a batch that passes the CRC check never panics.
 func FuzzDecodeOffsetCommitBatch(f *testing.F) {
-	seed, _, err := encodeOffsetCommitBatch("g", map[group.TP]group.Committed{{Topic: "t", Partition: 2}: {Offset: 1, Metadata: "x"}}, time.Now())
+	seed, _, err := encodeOffsetCommitBatch("g", map[group.TP]group.Committed{{Topic: "t", Partition: 2}: {Offset: 1, Metadata: "x"}}, nil, time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}

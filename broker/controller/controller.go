@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,8 +139,12 @@ func (c *Controller) open() error {
 	// deadlock raft.Shutdown (the replicate loop blocks handing a request to a decoder that blocks handing back
 	// a response nobody consumes any more), which hung clean stops of a cluster losing its voters. Metadata
 	// traffic is small; synchronous replication costs nothing that matters here.
+	// Voters are reached at the addresses this start was given, whatever the raft log stored (raft's
+	// configuration entries carry addresses; Kafka's quorum state keeps only voter ids and takes addresses from
+	// controller.quorum.voters): a data directory restarted on other ports finds its quorum.
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: streamLayer{m: c.mux}, MaxPool: 3, Timeout: cfg.Timing.RaftRPCTimeout, Logger: hlog, MaxRPCsInFlight: 1,
+		ServerAddressProvider: voterAddrs(cfg.Voters),
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(strconv.Itoa(int(cfg.NodeID)))
@@ -173,8 +180,76 @@ func (c *Controller) open() error {
 		c.abort(trans, logs)
 		return fmt.Errorf("start raft: %w", err)
 	}
+	if has {
+		if err := c.checkStoredVoters(r); err != nil {
+			if serr := r.Shutdown().Error(); serr != nil {
+				c.log.Warn("stopping raft after a refused start", "err", serr)
+			}
+			c.abort(trans, logs)
+			return err
+		}
+	}
 	c.raft, c.logs, c.trans = r, logs, trans
 	return nil
+}
+
+// checkStoredVoters compares the quorum stored in the data directory with the configured voters. Other
+// addresses for the same ids are fine (voterAddrs routes to the configured ones; logged); other ids are refused,
+// naming both, since no election could ever succeed: a voter would wait for ids nobody runs, or count votes
+// of nodes that are not in its quorum.
+func (c *Controller) checkStoredVoters(r *raft.Raft) error {
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("reading the stored quorum configuration: %w", err)
+	}
+	stored := map[int32]string{}
+	for _, s := range f.Configuration().Servers {
+		id, err := strconv.ParseInt(string(s.ID), 10, 32)
+		if err != nil {
+			return fmt.Errorf("the stored quorum configuration in %s names voter %q, not a node id", c.cfg.DataDir, s.ID)
+		}
+		if s.Suffrage == raft.Voter {
+			stored[int32(id)] = string(s.Address)
+		}
+	}
+	if !slices.Equal(slices.Sorted(maps.Keys(stored)), slices.Sorted(maps.Keys(c.cfg.Voters))) {
+		return fmt.Errorf("data directory %s holds the controller state of a quorum of voters %s, but this start "+
+			"names voters %s (controller.quorum.voters): the node ids must be the same (addresses may change); "+
+			"start with the same node ids, or use a fresh data directory", c.cfg.DataDir, formatVoters(stored), formatVoters(c.cfg.Voters))
+	}
+	if !maps.Equal(stored, c.cfg.Voters) {
+		c.log.Info("voter addresses differ from the ones stored at the last start; using the configured ones",
+			"stored", formatVoters(stored), "configured", formatVoters(c.cfg.Voters))
+	}
+	return nil
+}
+
+// formatVoters renders voters as controller.quorum.voters does: id@host:port,... by id.
+func formatVoters(voters map[int32]string) string {
+	var b strings.Builder
+	for i, id := range slices.Sorted(maps.Keys(voters)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d@%s", id, voters[id])
+	}
+	return b.String()
+}
+
+// voterAddrs is raft's ServerAddressProvider over the configured voters: the transport dials a voter by id at
+// its configured address (and advertises this voter's own configured address).
+type voterAddrs map[int32]string
+
+func (v voterAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	n, err := strconv.ParseInt(string(id), 10, 32)
+	if err != nil {
+		return "", fmt.Errorf("raft server id %q is not a node id", id)
+	}
+	addr, ok := v[int32(n)]
+	if !ok {
+		return "", fmt.Errorf("node %d is not a configured voter", n)
+	}
+	return raft.ServerAddress(addr), nil
 }
 
 func (c *Controller) abort(trans *raft.NetworkTransport, logs *logStore) {
@@ -300,6 +375,9 @@ func (c *Controller) toActive(ctx context.Context, what string, local func(conte
 		default:
 		}
 		addr, id := c.raft.LeaderWithID()
+		if a, err := voterAddrs(c.cfg.Voters).ServerAddr(id); id != "" && err == nil {
+			addr = a // the active controller at its configured address (voterAddrs)
+		}
 		var retry bool
 		switch {
 		case id == raft.ServerID(strconv.Itoa(int(c.cfg.NodeID))):

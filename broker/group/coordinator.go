@@ -33,6 +33,11 @@ type Config struct {
 	MaxMetadataBytes int
 	// MaxGroups bounds how many groups one coordinator holds (memory bound). Default 10000.
 	MaxGroups int
+	// TopicIDs returns the id of the topic named topic as the cluster's metadata has it now, false when no
+	// such topic exists. With it, commits record the topic's id (a commit to a topic it does not know gets
+	// UNKNOWN_TOPIC_OR_PARTITION), and offsets of topics deleted since (gone, or re-created under a new id) are
+	// never served and are dropped by RemoveDeletedTopicOffsets. Nil: topics are not tracked.
+	TopicIDs func(topic string) ([16]byte, bool)
 }
 
 // Coordinator coordinates every group whose offsets live in one store: in the broker, the groups of one

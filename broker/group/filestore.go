@@ -1,6 +1,7 @@
 package group
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -18,8 +19,11 @@ import (
 // FileStore is an OffsetStore kept in one append-only file of a storage.Disk: one record per commit,
 //
 //	length uint32 | crc32c(payload) uint32 | payload
-//	payload: version=1 | group (u16 len + bytes) | count u32 | count x
-//	         (topic (u16 len + bytes) | partition i32 | offset i64 | leader epoch i32 | metadata (u32 len + bytes))
+//	payload: version=2 | group (u16 len + bytes) | count u32 | count x
+//	         (topic (u16 len + bytes) | partition i32 | kind u8, then for kind 0 (commit):
+//	          offset i64 | leader epoch i32 | topic id [16]byte | metadata (u32 len + bytes); kind 1 is a deletion)
+//
+// Version 1 records (no kind, no topic id: every entry a commit) are still read.
 //
 // A commit is one record, so a torn write loses whole commits, never half of one. Opening replays the file,
 // cuts it at the first record whose length or CRC does not check out (a torn tail), and rewrites it as a
@@ -52,7 +56,7 @@ const (
 	maxRecordBytes = 16 << 20
 	// compactMinBytes: never rewrite a file smaller than this.
 	compactMinBytes = 1 << 20
-	recordVersion   = 1
+	recordVersion   = 2
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -94,6 +98,15 @@ func (s *FileStore) Append(group string, offsets map[TP]Committed) (Pending, err
 	return storedCommit(pos), nil
 }
 
+// Delete records the removal of group's offsets of tps at once (as Append) and returns it as already durable.
+func (s *FileStore) Delete(group string, tps []TP) (Pending, error) {
+	pos, err := s.write(group, nil, tps)
+	if err != nil {
+		return nil, err
+	}
+	return storedCommit(pos), nil
+}
+
 // storedCommit is a FileStore commit: durable by the store's policy when Append returned.
 type storedCommit int64
 
@@ -108,7 +121,12 @@ func (s *FileStore) Commit(group string, offsets map[TP]Committed) error {
 
 // commit appends the commit's record and returns its position (the count of commits since open).
 func (s *FileStore) commit(group string, offsets map[TP]Committed) (int64, error) {
-	rec, err := encodeRecord(group, offsets)
+	return s.write(group, offsets, nil)
+}
+
+// write appends one record setting offsets and deleting deleted, and returns its position.
+func (s *FileStore) write(group string, offsets map[TP]Committed, deleted []TP) (int64, error) {
+	rec, err := encodeRecord(group, offsets, deleted)
 	if err != nil {
 		return 0, err
 	}
@@ -132,7 +150,7 @@ func (s *FileStore) commit(group string, offsets map[TP]Committed) (int64, error
 	s.size += int64(len(rec))
 	s.commits++
 	pos := s.commits
-	s.apply(group, offsets)
+	s.apply(group, offsets, deleted)
 	if s.size > compactMinBytes && s.size > 4*s.liveBytes {
 		// This commit is already stored (in the old file, or in the snapshot if the rename happened), so a
 		// failed compaction does not fail it; compactLocked marks the store broken if no file is left to use.
@@ -180,13 +198,29 @@ func (s *FileStore) Kill() {
 	s.f.Close()
 }
 
-// apply folds a commit into the live state and keeps liveBytes current. Caller holds s.mu.
-func (s *FileStore) apply(group string, offsets map[TP]Committed) {
+// apply folds a record into the live state and keeps liveBytes current. Caller holds s.mu.
+func (s *FileStore) apply(group string, offsets map[TP]Committed, deleted []TP) {
+	if offs := s.live[group]; offs != nil {
+		for _, tp := range deleted {
+			if old, ok := offs[tp]; ok {
+				s.liveBytes -= entryBytes(tp, old)
+				delete(offs, tp)
+			}
+		}
+		if len(offs) == 0 && len(offsets) == 0 {
+			delete(s.live, group)
+			s.liveBytes -= groupBytes(group)
+			return
+		}
+	}
+	if len(offsets) == 0 {
+		return
+	}
 	offs := s.live[group]
 	if offs == nil {
 		offs = map[TP]Committed{}
 		s.live[group] = offs
-		s.liveBytes += int64(recordHeaderBytes + 1 + 2 + len(group) + 4)
+		s.liveBytes += groupBytes(group)
 	}
 	for tp, c := range offsets {
 		if old, ok := offs[tp]; ok {
@@ -198,8 +232,11 @@ func (s *FileStore) apply(group string, offsets map[TP]Committed) {
 }
 
 func entryBytes(tp TP, c Committed) int64 {
-	return int64(2 + len(tp.Topic) + 4 + 8 + 4 + 4 + len(c.Metadata))
+	return int64(2 + len(tp.Topic) + 4 + 1 + 8 + 4 + 16 + 4 + len(c.Metadata))
 }
+
+// groupBytes is the encoded size of a record of group without entries.
+func groupBytes(group string) int64 { return int64(recordHeaderBytes + 1 + 2 + len(group) + 4) }
 
 // recover replays the file into the live state and cuts a torn or corrupt tail. Caller owns s.
 func (s *FileStore) recover() error {
@@ -224,11 +261,11 @@ func (s *FileStore) recover() error {
 		if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(hdr[4:8]) {
 			break
 		}
-		group, offsets, err := decodePayload(payload)
+		group, offsets, deleted, err := decodePayload(payload)
 		if err != nil {
 			break // a record that checks out but does not parse is treated like a torn one
 		}
-		s.apply(group, offsets)
+		s.apply(group, offsets, deleted)
 		pos += recordHeaderBytes + n
 	}
 	s.size = pos
@@ -248,7 +285,7 @@ func (s *FileStore) recover() error {
 func (s *FileStore) compactLocked() error {
 	var buf []byte
 	for _, g := range slices.Sorted(maps.Keys(s.live)) {
-		rec, err := encodeRecord(g, s.live[g])
+		rec, err := encodeRecord(g, s.live[g], nil)
 		if err != nil {
 			return fmt.Errorf("compacting offset store %s: %w", s.path, err)
 		}
@@ -272,39 +309,48 @@ func (s *FileStore) compactLocked() error {
 	return nil
 }
 
-// encodeRecord frames one commit (entries sorted, so equal commits encode equally).
-func encodeRecord(group string, offsets map[TP]Committed) ([]byte, error) {
+// encodeRecord frames one record: the commits of offsets, then the deletions of deleted (entries sorted, so
+// equal records encode equally).
+func encodeRecord(group string, offsets map[TP]Committed, deleted []TP) ([]byte, error) {
 	if len(group) > 0xffff {
 		return nil, fmt.Errorf("group id of %d bytes: %w", len(group), ErrCommitTooLarge)
 	}
-	tps := slices.SortedFunc(maps.Keys(offsets), func(a, b TP) int {
-		if a.Topic != b.Topic {
-			if a.Topic < b.Topic {
-				return -1
-			}
-			return 1
-		}
-		return int(a.Partition) - int(b.Partition)
-	})
+	tps := slices.SortedFunc(maps.Keys(offsets), compareTP)
 	b := make([]byte, recordHeaderBytes, 64)
 	b = append(b, recordVersion)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(group)))
 	b = append(b, group...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(tps)))
-	for _, tp := range tps {
-		c := offsets[tp]
+	dels := slices.SortedFunc(slices.Values(deleted), compareTP)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(tps)+len(dels)))
+	entry := func(tp TP, kind byte) error {
 		if len(tp.Topic) > 0xffff {
-			return nil, fmt.Errorf("topic name of %d bytes: %w", len(tp.Topic), ErrCommitTooLarge)
+			return fmt.Errorf("topic name of %d bytes: %w", len(tp.Topic), ErrCommitTooLarge)
 		}
 		b = binary.BigEndian.AppendUint16(b, uint16(len(tp.Topic)))
 		b = append(b, tp.Topic...)
 		b = binary.BigEndian.AppendUint32(b, uint32(tp.Partition))
-		b = binary.BigEndian.AppendUint64(b, uint64(c.Offset))
-		b = binary.BigEndian.AppendUint32(b, uint32(c.LeaderEpoch))
-		b = binary.BigEndian.AppendUint32(b, uint32(len(c.Metadata)))
-		b = append(b, c.Metadata...)
+		b = append(b, kind)
+		if kind == entryCommit {
+			c := offsets[tp]
+			b = binary.BigEndian.AppendUint64(b, uint64(c.Offset))
+			b = binary.BigEndian.AppendUint32(b, uint32(c.LeaderEpoch))
+			b = append(b, c.TopicID[:]...)
+			b = binary.BigEndian.AppendUint32(b, uint32(len(c.Metadata)))
+			b = append(b, c.Metadata...)
+		}
 		if len(b)-recordHeaderBytes > maxRecordBytes {
-			return nil, fmt.Errorf("commit of group %s exceeds %d bytes: %w", group, maxRecordBytes, ErrCommitTooLarge)
+			return fmt.Errorf("commit of group %s exceeds %d bytes: %w", group, maxRecordBytes, ErrCommitTooLarge)
+		}
+		return nil
+	}
+	for _, tp := range tps {
+		if err := entry(tp, entryCommit); err != nil {
+			return nil, err
+		}
+	}
+	for _, tp := range dels {
+		if err := entry(tp, entryDelete); err != nil {
+			return nil, err
 		}
 	}
 	payload := b[recordHeaderBytes:]
@@ -315,32 +361,57 @@ func encodeRecord(group string, offsets map[TP]Committed) ([]byte, error) {
 
 var errBadRecord = errors.New("malformed offset commit record")
 
-func decodePayload(p []byte) (string, map[TP]Committed, error) {
+// compareTP orders topic-partitions by topic, then partition.
+func compareTP(a, b TP) int {
+	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+}
+
+// Entry kinds of a version 2 record.
+const (
+	entryCommit byte = 0
+	entryDelete byte = 1
+)
+
+func decodePayload(p []byte) (group string, offsets map[TP]Committed, deleted []TP, err error) {
 	r := reader{b: p}
-	if r.u8() != recordVersion {
-		return "", nil, fmt.Errorf("%w: unknown version", errBadRecord)
+	version := r.u8()
+	if version != 1 && version != recordVersion {
+		return "", nil, nil, fmt.Errorf("%w: unknown version %d", errBadRecord, version)
 	}
-	group := r.str(int(r.u16()))
+	group = r.str(int(r.u16()))
 	n := r.u32()
 	if r.err != nil || uint64(n) > uint64(len(p)) {
-		return "", nil, errBadRecord
+		return "", nil, nil, errBadRecord
 	}
-	offsets := make(map[TP]Committed, n)
+	offsets = make(map[TP]Committed, n)
 	for range n {
-		topic := r.str(int(r.u16()))
-		part := int32(r.u32())
-		off := int64(r.u64())
-		epoch := int32(r.u32())
-		md := r.str(int(r.u32()))
-		if r.err != nil {
-			return "", nil, errBadRecord
+		tp := TP{Topic: r.str(int(r.u16())), Partition: int32(r.u32())}
+		kind := entryCommit
+		if version >= 2 {
+			kind = r.u8()
 		}
-		offsets[TP{topic, part}] = Committed{Offset: off, LeaderEpoch: epoch, Metadata: md}
+		switch kind {
+		case entryDelete:
+			deleted = append(deleted, tp)
+			continue
+		case entryCommit:
+		default:
+			return "", nil, nil, fmt.Errorf("%w: unknown entry kind %d", errBadRecord, kind)
+		}
+		c := Committed{Offset: int64(r.u64()), LeaderEpoch: int32(r.u32())}
+		if version >= 2 {
+			copy(c.TopicID[:], r.take(16))
+		}
+		c.Metadata = r.str(int(r.u32()))
+		if r.err != nil {
+			return "", nil, nil, errBadRecord
+		}
+		offsets[tp] = c
 	}
 	if r.err != nil || len(r.b) != 0 {
-		return "", nil, errBadRecord
+		return "", nil, nil, errBadRecord
 	}
-	return group, offsets, nil
+	return group, offsets, deleted, nil
 }
 
 // reader decodes big-endian fields, remembering the first overrun instead of panicking.

@@ -153,11 +153,16 @@ func TestFileStoreCompacts(t *testing.T) {
 // FuzzFileStoreRecover: whatever bytes the file holds, opening recovers a prefix of whole records without
 // panicking, and the recovered file reopens to the same state with nothing more to cut.
 func FuzzFileStoreRecover(f *testing.F) {
-	rec, err := encodeRecord("g", map[TP]Committed{{"t", 0}: {Offset: 5, LeaderEpoch: 1, Metadata: "x"}})
+	rec, err := encodeRecord("g", map[TP]Committed{{"t", 0}: {Offset: 5, LeaderEpoch: 1, Metadata: "x", TopicID: [16]byte{7}}}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	del, err := encodeRecord("g", nil, []TP{{"t", 0}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(rec)
+	f.Add(append(slices.Clone(rec), del...))
 	f.Add(append(slices.Clone(rec), rec[:7]...))
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {

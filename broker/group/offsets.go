@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,6 +22,10 @@ type Committed struct {
 	Offset      int64
 	LeaderEpoch int32 // -1 when the client did not say (KIP-320)
 	Metadata    string
+	// TopicID is the id the topic had when the offset was committed (Config.TopicIDs), so an offset of a
+	// deleted topic is never taken for one of a new topic of the same name. Zero when unknown (a coordinator
+	// without TopicIDs, or a record stored without it).
+	TopicID [16]byte
 }
 
 // OffsetStore keeps committed offsets durably. A commit takes two steps so that the group's lock is held
@@ -31,6 +36,9 @@ type Committed struct {
 type OffsetStore interface {
 	// Append starts recording offsets for group as one atomic unit. An error means nothing was recorded.
 	Append(group string, offsets map[TP]Committed) (Pending, error)
+	// Delete starts recording that group has no committed offset for tps any more (tombstones), as one atomic
+	// unit ordered with Append's commits. An error means nothing was recorded.
+	Delete(group string, tps []TP) (Pending, error)
 	// Load returns the latest committed offset of every group and partition.
 	Load() (map[string]map[TP]Committed, error)
 }
@@ -96,9 +104,14 @@ func (c *Coordinator) OffsetCommitFiltered(ctx context.Context, req *kmsg.Offset
 	}
 	offsets := map[TP]Committed{}
 	for i, t := range req.Topics {
+		var topicID [16]byte
+		known := true
+		if c.cfg.TopicIDs != nil {
+			topicID, known = c.cfg.TopicIDs(t.Topic)
+		}
 		for j, p := range t.Partitions {
 			switch {
-			case exists != nil && !exists(t.Topic, p.Partition):
+			case !known || exists != nil && !exists(t.Topic, p.Partition):
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
 				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
@@ -107,7 +120,7 @@ func (c *Coordinator) OffsetCommitFiltered(ctx context.Context, req *kmsg.Offset
 				if p.Metadata != nil {
 					md = *p.Metadata
 				}
-				offsets[TP{t.Topic, p.Partition}] = Committed{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: md}
+				offsets[TP{t.Topic, p.Partition}] = Committed{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: md, TopicID: topicID}
 			}
 		}
 	}
@@ -283,6 +296,9 @@ func (c *Coordinator) fetchGroup(id string, topics []fetchTopic) (int16, []fetch
 		}
 		byTopic := map[string][]fetchedPartition{}
 		for tp, o := range g.offsets {
+			if c.deleted(tp, o) {
+				continue
+			}
 			byTopic[tp.Topic] = append(byTopic[tp.Topic], fetchedPartition{partition: tp.Partition, c: o})
 		}
 		out := make([]fetchedTopic, 0, len(byTopic))
@@ -299,7 +315,7 @@ func (c *Coordinator) fetchGroup(id string, topics []fetchTopic) (int16, []fetch
 		for _, p := range t.parts {
 			fp := fetchedPartition{partition: p, c: none, code: code}
 			if g != nil && code == 0 {
-				if o, ok := g.offsets[TP{t.topic, p}]; ok {
+				if o, ok := g.offsets[TP{t.topic, p}]; ok && !c.deleted(TP{t.topic, p}, o) {
 					fp.c = o
 				}
 			}
@@ -308,4 +324,77 @@ func (c *Coordinator) fetchGroup(id string, topics []fetchTopic) (int16, []fetch
 		out = append(out, ft)
 	}
 	return code, out
+}
+
+// deleted reports whether o is an offset of a topic deleted since the commit: no topic has its name now, or
+// the topic of that name has another id (deleted and created again). Such offsets are never served, even
+// before RemoveDeletedTopicOffsets dropped them, so a re-created topic is consumed from the reset policy.
+func (c *Coordinator) deleted(tp TP, o Committed) bool {
+	if c.cfg.TopicIDs == nil {
+		return false
+	}
+	id, ok := c.cfg.TopicIDs(tp.Topic)
+	return !ok || o.TopicID != [16]byte{} && o.TopicID != id
+}
+
+// RemoveDeletedTopicOffsets drops every group's offsets of deleted topics (see deleted), as Kafka's
+// GroupMetadataManager does when partitions are deleted: it records tombstones in the store (Delete) and
+// forgets the offsets at once, and a group left Empty without offsets is removed. A later load of the store
+// finds the tombstones; should they not have reached it (this coordinator lost its partition first), the next
+// coordinator finds the offsets deleted again by their topic ids and records the tombstones itself.
+//
+// It returns how many offsets it dropped and whether it must be called again: some group had a commit in
+// flight (its outcome could re-add an offset of the topic) or the store refused the tombstones (err says why;
+// those offsets stay hidden meanwhile). Without Config.TopicIDs it does nothing.
+func (c *Coordinator) RemoveDeletedTopicOffsets() (removed int, retry bool, err error) {
+	if c.cfg.TopicIDs == nil {
+		return 0, false, nil
+	}
+	groups, code := c.snapshotGroups()
+	if code != 0 {
+		return 0, false, nil
+	}
+	var errs []error
+	for _, g := range groups {
+		n, again, err := c.removeDeletedOffsets(g)
+		removed += n
+		retry = retry || again
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return removed, retry, errors.Join(errs...)
+}
+
+// removeDeletedOffsets is RemoveDeletedTopicOffsets for one group.
+func (c *Coordinator) removeDeletedOffsets(g *group) (removed int, retry bool, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state == stateDead {
+		return 0, false, nil
+	}
+	var gone []TP
+	for tp, o := range g.offsets {
+		if c.deleted(tp, o) {
+			gone = append(gone, tp)
+		}
+	}
+	if len(gone) == 0 {
+		return 0, false, nil
+	}
+	if g.pendingCommits > 0 {
+		return 0, true, nil
+	}
+	slices.SortFunc(gone, func(a, b TP) int { return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition)) })
+	pending, err := c.cfg.Store.Delete(g.id, gone)
+	if err != nil {
+		return 0, true, fmt.Errorf("recording the removal of %d offsets of deleted topics of group %s: %w", len(gone), g.id, err)
+	}
+	for _, tp := range gone {
+		delete(g.offsets, tp)
+		g.offsetPos[tp] = pending.Position()
+	}
+	c.log.Info("removed the committed offsets of deleted topics", "group", g.id, "partitions", len(gone))
+	g.maybeDie()
+	return len(gone), false, nil
 }

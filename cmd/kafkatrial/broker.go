@@ -33,7 +33,9 @@ func newBrokerCmd() *cobra.Command {
 			"bootstrap address(es) first. --nodes 1 serves on --host:--port; --nodes N > 1 runs a replicated\n" +
 			"cluster of N nodes in this process (one Raft controller voter per node): clients on --port..--port+N-1,\n" +
 			"controllers on the next N ports (--port 0 picks free ones).\n" +
-			"Without --data it keeps its files in a temporary directory that is removed on exit.\n" +
+			"Without --data it keeps its files in a temporary directory that is removed on exit. --data is locked\n" +
+			"while in use: a second broker on it exits at once (code 3). A restart on the same --data keeps topics,\n" +
+			"data and committed offsets, also with other ports (--port 0 included).\n" +
 			"`kafkatrial broker node` runs one node of a multi-process cluster instead.",
 		Example: "  kafkatrial broker --port 9092 --data ./broker-data\n  kafkatrial broker --nodes 3\n  kcat -b 127.0.0.1:9092 -L",
 		Args:    cobra.NoArgs,
@@ -80,6 +82,12 @@ func runBroker(cmd *cobra.Command, host string, port int, data string) error {
 		return err
 	}
 	defer cleanup()
+	// The whole --data directory is locked, as `broker --nodes N` locks it, so the two modes exclude each other.
+	lock, err := broker.LockDir(dir)
+	if err != nil {
+		return withCode(exitCannotRun, err)
+	}
+	defer lock.Unlock()
 	return runNode(cmd, broker.Config{NodeID: 1, DataDir: "node-1", ListenAddr: net.JoinHostPort(host, strconv.Itoa(port))}, dir)
 }
 
@@ -180,6 +188,9 @@ func runNode(cmd *cobra.Command, cfg broker.Config, dir string) error {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	node, err := broker.NewNode(cfg, disk)
+	if errors.Is(err, broker.ErrDirLocked) {
+		return withCode(exitCannotRun, err)
+	}
 	if err != nil {
 		return withCode(exitUsage, err)
 	}

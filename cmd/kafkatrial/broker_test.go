@@ -3,8 +3,13 @@ package main
 import (
 	"errors"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kafkatrial/kafkatrial/broker"
+	"github.com/spf13/cobra"
 )
 
 // `broker node` refuses a setting it cannot honour, naming it, before starting anything: a container running it
@@ -28,6 +33,44 @@ func TestBrokerNodeRefusesUnknownSettings(t *testing.T) {
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want a usage error naming %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// A data directory in use by another broker fails `broker` and `broker node` at once with exit code 3 and a
+// message naming the directory, instead of a second broker writing the same files (or joining the first's
+// quorum under its identity).
+func TestBrokerRefusesADataDirectoryInUse(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		lock string
+		cmd  func() *cobra.Command
+		args []string
+	}{
+		{dir, newBrokerCmd, []string{"--port", "0", "--data", dir}},
+		{dir, newBrokerCmd, []string{"--nodes", "3", "--port", "0", "--data", dir}},
+		{filepath.Join(dir, "node-2"), newBrokerNodeCmd, []string{"--id", "2", "--listen", "127.0.0.1:0", "--data", dir}},
+	} {
+		lock, err := broker.LockDir(tc.lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := tc.cmd()
+		cmd.SetArgs(tc.args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Execute() }()
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v: still running 10s after starting on a locked directory", tc.args)
+		}
+		lock.Unlock()
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitCannotRun || !strings.Contains(err.Error(), tc.lock) ||
+			!errors.Is(err, broker.ErrDirLocked) {
+			t.Errorf("%v: %v, want exit code %d naming %s as in use", tc.args, err, exitCannotRun, tc.lock)
 		}
 	}
 }
