@@ -1,6 +1,6 @@
 # The test command of the README and CI: every test under the race detector, then each fuzz target briefly
-# (the decoders of untrusted bytes: Kafka frames, record batches, histories, the stores' recovery, offset
-# commit records, the producers' reading of broker answers).
+# (the decoders of untrusted bytes: Kafka frames, record batches and the records inside them, histories, the
+# stores' recovery, offset commit records, the producers' reading of broker answers).
 FUZZTIME ?= 10s
 FUZZCOUNT_SLOW ?= 3000x
 GO ?= go
@@ -15,6 +15,7 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestDecoding$$' -fuzztime $(FUZZTIME) ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitBatches$$' -fuzztime $(FUZZTIME) ./broker/storage
+	$(GO) test -run '^$$' -fuzz '^FuzzForEachRecord$$' -fuzztime $(FUZZTIME) ./broker/storage
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./history
 	# A slow target (file I/O per input): a count, not a time, since Go's fuzzer can report its own time limit
 	# ("context deadline exceeded") as a failure when a worker is mid-input at the deadline.

@@ -3,8 +3,10 @@ package broker
 // CreateTopics, versions 0-7. Topics are created through the metadata quorum (a CreateTopic command) and the
 // response is sent once this node's image has the topic, so the creating client finds it in Metadata at
 // once. Partitions -1 and replication factor -1 (v4+) take num.partitions and default.replication.factor;
-// ValidateOnly (v1+) checks without creating; v5+ returns the partition count, replication factor and the
-// topic's effective configs; v7 returns the topic id.
+// any other count below 1 is refused with INVALID_PARTITIONS / INVALID_REPLICATION_FACTOR, as Kafka's
+// controller does. ValidateOnly (v1+) checks without creating, with the controller's checks in its order, so
+// it answers what the creation would; v5+ returns the partition count, replication factor and the topic's
+// effective configs; v7 returns the topic id.
 // Deliberate differences: manual replica assignments are refused with INVALID_REPLICA_ASSIGNMENT (the
 // controller assigns round-robin); only the topic configs the metadata model knows are accepted (others get
 // INVALID_CONFIG, naming the key), so a setting under trial can never be silently ignored.
@@ -12,6 +14,8 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/kafkatrial/kafkatrial/broker/meta"
@@ -77,15 +81,10 @@ func (n *Node) requestContext(ctx context.Context, timeoutMillis int32) (context
 	return context.WithTimeout(ctx, d)
 }
 
-// createTopic proposes the topic (partitions and rf <= 0 take the defaults) and waits until this node's
-// image has it.
+// createTopic proposes the topic (partitions and rf of -1 take the defaults; other values go to the
+// controller as they are, which refuses any below 1) and waits until this node's image has it.
 func (n *Node) createTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) (meta.Result, error) {
-	if partitions <= 0 {
-		partitions = n.cfg.Defaults.NumPartitions
-	}
-	if rf <= 0 {
-		rf = n.cfg.Defaults.ReplicationFactor
-	}
+	partitions, rf = n.createDefaults(partitions, rf)
 	res, err := n.propose(ctx, meta.Command{CreateTopic: &meta.CreateTopic{Name: name, Partitions: partitions,
 		ReplicationFactor: rf, Configs: configs}})
 	if err != nil {
@@ -98,22 +97,40 @@ func (n *Node) createTopic(ctx context.Context, name string, partitions int32, r
 	return res, nil
 }
 
-// validateCreate checks a creation without proposing it (ValidateOnly).
+// createDefaults resolves -1 ("the broker's default", v4+) to num.partitions and default.replication.factor.
+// Every other value is left as it is: the controller refuses any below 1.
+func (n *Node) createDefaults(partitions int32, rf int16) (int32, int16) {
+	if partitions == -1 {
+		partitions = n.cfg.Defaults.NumPartitions
+	}
+	if rf == -1 {
+		rf = n.cfg.Defaults.ReplicationFactor
+	}
+	return partitions, rf
+}
+
+// validateCreate checks a creation without proposing it (ValidateOnly): the controller's checks of a
+// CreateTopic command (meta's createTopic), in its order and with its bounds, against this node's image, so
+// a validation answers what the real creation would.
 func (n *Node) validateCreate(name string, partitions int32, rf int16, configs map[string]string) (int16, string) {
+	partitions, rf = n.createDefaults(partitions, rf)
 	im := n.image()
+	live := len(im.EligibleBrokers())
 	switch {
 	case !validTopicName(name):
 		return kerr.InvalidTopicException.Code, fmt.Sprintf("invalid topic name %q", name)
 	case im.Topics[name] != nil:
 		return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", name)
-	case partitions == 0 || partitions < -1 || partitions > meta.MaxPartitions:
-		return kerr.InvalidPartitions.Code, fmt.Sprintf("partitions %d", partitions)
-	case rf == 0 || rf < -1 || int(rf) > len(im.EligibleBrokers()):
-		return kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d with %d live brokers", rf, len(im.EligibleBrokers()))
+	case partitions < 1 || partitions > meta.MaxPartitions:
+		return kerr.InvalidPartitions.Code, fmt.Sprintf("create topic %q: partitions %d not in [1, %d]",
+			name, partitions, meta.MaxPartitions)
+	case rf < 1 || int(rf) > live:
+		return kerr.InvalidReplicationFactor.Code, fmt.Sprintf("create topic %q: replication factor %d not in [1, %d live brokers]",
+			name, rf, live)
 	}
-	for k, v := range configs {
-		if err := meta.ValidateConfig(k, v); err != nil {
-			return kerr.InvalidConfig.Code, err.Error()
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		if err := meta.ValidateConfig(k, configs[k]); err != nil {
+			return kerr.InvalidConfig.Code, fmt.Sprintf("create topic %q: %v", name, err)
 		}
 	}
 	return 0, ""

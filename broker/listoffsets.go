@@ -1,22 +1,30 @@
 package broker
 
-// ListOffsets, versions 1-6. Timestamp -2 (earliest) gives the log start offset, -1 (latest) the high
+// ListOffsets, versions 1-7. Timestamp -2 (earliest) gives the log start offset, -1 (latest) the high
 // watermark for consumers (ReplicaID -1, both isolation levels: there are no transactions, so the last stable
-// offset is the high watermark) and the log end offset for replicas. A timestamp >= 0 gives the base offset
-// of the first batch below the high watermark whose max timestamp is >= it, or offset -1 when there is none.
-// CurrentLeaderEpoch (v4+) fences stale and future epochs; LeaderEpoch (v4+) is the epoch of the returned
-// offset. Only the partition leader answers.
-// Deliberate differences: a timestamp search answers at batch granularity (records are never decoded: the
-// returned offset is the batch's base offset, not the first record with a timestamp >= the target; the
-// returned timestamp is the batch's max timestamp); max-timestamp (-3, v7) is not served.
+// offset is the high watermark) and the log end offset for replicas. A timestamp >= 0 gives, as Kafka's
+// findOffsetByTimestamp does, the first record (in offset order) whose timestamp is >= it, with that
+// record's own timestamp and its batch's leader epoch: the time index and batch headers find the batch, and
+// its records are decoded (decompressed if need be) to find the record. Max-timestamp (-3, KIP-734, v7) gives
+// the first record carrying the log's largest timestamp. As in Kafka, an answer at or past the high watermark
+// (log end for replicas) is no answer: offset -1 and timestamp -1. CurrentLeaderEpoch (v4+) fences stale and
+// future epochs; LeaderEpoch (v4+) is the epoch of the returned offset. Only the partition leader answers.
+// Deliberate differences: other negative timestamps (-4 earliest-local and -5 latest-tiered, v8+, for tiered
+// storage, which is not advertised) get INVALID_REQUEST; a storage failure during a search gets
+// KAFKA_STORAGE_ERROR, records that do not decode CORRUPT_MESSAGE (both logged).
 
 import (
+	"errors"
+
 	"github.com/kafkatrial/kafkatrial/broker/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { registerHandler(kmsg.ListOffsets, 1, 6, (*Node).handleListOffsets) }
+func init() { registerHandler(kmsg.ListOffsets, 1, 7, (*Node).handleListOffsets) }
+
+// maxTimestampSpec is ListOffsets' MAX_TIMESTAMP: the offset of the record with the largest timestamp.
+const maxTimestampSpec = -3
 
 func (n *Node) handleListOffsets(cc *connCtx, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
@@ -67,20 +75,25 @@ func (n *Node) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition
 	case rp.Timestamp == -1:
 		sp.Offset = upTo
 		sp.LeaderEpoch = v.leaderEpoch
-	case rp.Timestamp >= 0:
-		err := v.log.ScanBatches(v.logStart, func(h storage.BatchHeader) bool {
-			if h.BaseOffset >= upTo {
-				return false
+	case rp.Timestamp >= 0 || rp.Timestamp == maxTimestampSpec:
+		var found storage.TimestampOffset
+		var ok bool
+		var err error
+		if rp.Timestamp == maxTimestampSpec {
+			found, ok, err = v.log.MaxTimestampOffset()
+		} else {
+			found, ok, err = v.log.FindOffsetByTimestamp(rp.Timestamp, v.logStart)
+		}
+		switch {
+		case err != nil:
+			n.log.Error("list offsets by timestamp failed", "topic", topic, "partition", rp.Partition,
+				"timestamp", rp.Timestamp, "err", err)
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+			if errors.Is(err, storage.ErrCorruptBatch) {
+				sp.ErrorCode = kerr.CorruptMessage.Code
 			}
-			if h.MaxTimestamp >= rp.Timestamp {
-				sp.Offset, sp.Timestamp, sp.LeaderEpoch = h.BaseOffset, h.MaxTimestamp, h.PartitionLeaderEpoch
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			n.log.Warn("list offsets by timestamp failed", "topic", topic, "partition", rp.Partition, "err", err)
-			sp.ErrorCode = kerr.NotLeaderForPartition.Code
+		case ok && found.Offset < upTo:
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = found.Offset, found.Timestamp, found.LeaderEpoch
 		}
 	default:
 		sp.ErrorCode = kerr.InvalidRequest.Code

@@ -7,7 +7,9 @@ package broker
 // acks=-1 once the high watermark passed the batch (every member of the ISR has it), with NOT_ENOUGH_REPLICAS
 // before anything is appended when the ISR is below min.insync.replicas, NOT_ENOUGH_REPLICAS_AFTER_APPEND when
 // it shrank below while the request waited, REQUEST_TIMED_OUT when the request's timeout passed first, and
-// NOT_LEADER_OR_FOLLOWER when leadership moved (the producer refreshes its metadata and retries). An idempotent
+// NOT_LEADER_OR_FOLLOWER when leadership moved (the producer refreshes its metadata and retries). A batch
+// larger than the topic's max.message.bytes (else the cluster's, else Kafka's default 1048588) gets
+// MESSAGE_TOO_LARGE and is not appended, as Kafka's RecordTooLargeException. An idempotent
 // retry (same producer id, epoch and sequence range as one of the producer's last 5 batches) is answered with
 // its original offset and no error; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, a stale epoch
 // INVALID_PRODUCER_EPOCH.
@@ -19,8 +21,10 @@ package broker
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/kafkatrial/kafkatrial/broker/meta"
 	"github.com/kafkatrial/kafkatrial/broker/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,6 +34,9 @@ func init() { registerHandler(kmsg.Produce, 3, 9, (*Node).handleProduce) }
 
 // magicOffset is the position of the magic byte in a record batch.
 const magicOffset = 16
+
+// defaultMaxMessageBytes is Kafka's message.max.bytes default: 1 MiB plus the 12 byte log overhead.
+const defaultMaxMessageBytes = 1048588
 
 // hwWait is one acks=all partition waiting for its high watermark.
 type hwWait struct {
@@ -126,6 +133,12 @@ func (n *Node) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.
 	if len(rp.Records) > magicOffset && rp.Records[magicOffset] != 2 {
 		return fail(kerr.UnsupportedForMessageFormat.Code, "only record batch v2 (magic 2) is accepted")
 	}
+	if size, ok := storage.DeclaredSize(rp.Records); ok {
+		if limit := n.maxMessageBytes(topic); size > limit {
+			return fail(kerr.MessageTooLarge.Code, fmt.Sprintf("the record batch size in the append to %s-%d is %d bytes, "+
+				"which exceeds the maximum configured value of %d (max.message.bytes)", topic, rp.Partition, size, limit))
+		}
+	}
 	h, err := storage.ParseBatch(rp.Records)
 	if err != nil {
 		return fail(kerr.CorruptMessage.Code, err.Error())
@@ -161,4 +174,21 @@ func (n *Node) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.
 		return hwWait{}, appended, nil
 	}
 	return hwWait{p: p, resp: sp, target: res.last + 1, epoch: res.epoch}, appended, nil
+}
+
+// maxMessageBytes is the largest batch the topic accepts: its max.message.bytes, else the cluster default,
+// else Kafka's. The metadata model validated the value; one that does not parse is a broken invariant, logged.
+func (n *Node) maxMessageBytes(topic string) int64 {
+	im := n.image()
+	if im == nil {
+		return defaultMaxMessageBytes
+	}
+	v := im.Config(topic, meta.ConfigMaxMessageBytes, strconv.Itoa(defaultMaxMessageBytes))
+	limit, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || limit < 0 {
+		n.log.Error("invalid max.message.bytes in the metadata image; using Kafka's default", "topic", topic,
+			"value", v, "default", defaultMaxMessageBytes)
+		return defaultMaxMessageBytes
+	}
+	return limit
 }

@@ -77,6 +77,16 @@ func (h BatchHeader) IsTransactional() bool { return h.Attributes&attrTransactio
 // IsControl reports the control-batch attribute bit (transaction markers).
 func (h BatchHeader) IsControl() bool { return h.Attributes&attrControl != 0 }
 
+// DeclaredSize is the size in bytes the batch at the start of b declares for itself (base offset, length
+// field and the length it counts: what Kafka compares with max.message.bytes), nothing else checked. ok is
+// false when b is too short to hold the length field.
+func DeclaredSize(b []byte) (size int64, ok bool) {
+	if len(b) < batchLogOverhead {
+		return 0, false
+	}
+	return batchLogOverhead + int64(int32(binary.BigEndian.Uint32(b[offLength:]))), true
+}
+
 // ParseBatch decodes and validates the batch at the start of b: length in bounds and present, magic 2,
 // CRC-32C, sane offset delta and record count. Bytes after the batch (b[h.Size():]) are ignored.
 func ParseBatch(b []byte) (BatchHeader, error) {

@@ -14,7 +14,9 @@
 //
 // Hot path. Record batches stay raw bytes: the Log patches the base offset and partition leader epoch in the
 // header (both outside the CRC), checks the CRC-32C, writes the caller's buffer to the segment file and serves
-// reads with one ReadAt into the returned buffer. Individual records are never decoded.
+// reads with one ReadAt into the returned buffer. Individual records are never decoded there: only a search by
+// timestamp (FindOffsetByTimestamp, MaxTimestampOffset, for ListOffsets) reads records, decompressing them,
+// and only in the one batch where the time index and the batch headers say the answer lies.
 //
 // This package must never: decide to lose, duplicate or reorder data based on a setting (losses come only
 // from LoseUnsynced cutting unsynced bytes, and from recovery cutting what is torn or corrupt); touch files

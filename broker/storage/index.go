@@ -34,6 +34,10 @@ type offsetIndex struct {
 type indexEntry struct {
 	offset int64 // absolute base offset of the batch
 	pos    int64 // byte position of the batch in the segment
+	// maxBefore is the largest batch max timestamp of the segment's batches before pos (-1 when none): the
+	// in-memory time index (Kafka's .timeindex maps a max-so-far timestamp to an offset the same way). It is
+	// not in the file: recovery rebuilds every entry from its scan of the batches.
+	maxBefore int64
 }
 
 // lookup returns the position of the last indexed batch whose base offset is <= offset, or 0: the place to
@@ -46,12 +50,23 @@ func (ix *offsetIndex) lookup(offset int64) int64 {
 	return ix.entries[i-1].pos
 }
 
+// lookupTimestamp returns the position of the last indexed batch before which every batch of the segment has
+// a max timestamp below target, or 0: the place to start scanning headers for the first record at or after
+// target. Entries' maxBefore never decreases, so a binary search finds it.
+func (ix *offsetIndex) lookupTimestamp(target int64) int64 {
+	i := sort.Search(len(ix.entries), func(i int) bool { return ix.entries[i].maxBefore >= target })
+	if i == 0 {
+		return 0
+	}
+	return ix.entries[i-1].pos
+}
+
 // maybeAdd applies the interval rule for a batch of size bytes about to sit at pos, adding an entry and
-// writing it to the file when due. The recovery scan calls it with file == nil to rebuild entries exactly
-// as appends made them.
-func (ix *offsetIndex) maybeAdd(interval int, base, pos int64, size int) error {
+// writing it to the file when due; maxBefore is the segment's largest timestamp before the batch. The
+// recovery scan calls it with file == nil to rebuild entries exactly as appends made them.
+func (ix *offsetIndex) maybeAdd(interval int, base, pos int64, size int, maxBefore int64) error {
 	if ix.bytesSince > int64(interval) {
-		ix.entries = append(ix.entries, indexEntry{offset: base, pos: pos})
+		ix.entries = append(ix.entries, indexEntry{offset: base, pos: pos, maxBefore: maxBefore})
 		ix.bytesSince = 0
 		if ix.file != nil {
 			var b [indexEntrySize]byte

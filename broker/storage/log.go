@@ -264,7 +264,7 @@ func (l *Log) appendLocked(data []byte, hs []BatchHeader) (flush bool, err error
 	var records int64
 	var indexErr error
 	for _, h := range hs {
-		if err := seg.index.maybeAdd(l.cfg.IndexIntervalBytes, h.BaseOffset, pos, h.Size()); err != nil && indexErr == nil {
+		if err := seg.noteAppend(l.cfg.IndexIntervalBytes, h, pos); err != nil && indexErr == nil {
 			indexErr = err
 		}
 		pos += int64(h.Size())

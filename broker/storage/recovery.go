@@ -129,7 +129,7 @@ func (l *Log) scanSegment(f *File, base int64, epochs *[]EpochEntry, buf *[]byte
 	if err != nil {
 		return nil, "", err
 	}
-	seg := &segment{base: base, next: base, log: f, index: offsetIndex{base: base}, dirty: true}
+	seg := &segment{base: base, next: base, log: f, index: offsetIndex{base: base}, maxTimestamp: -1, dirty: true}
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), recoveryReadBuffer)
 	var header [BatchHeaderSize]byte
 	reason := ""
@@ -170,7 +170,7 @@ func (l *Log) scanSegment(f *File, base int64, epochs *[]EpochEntry, buf *[]byte
 		if latest := len(*epochs) - 1; latest < 0 || h.PartitionLeaderEpoch > (*epochs)[latest].Epoch {
 			*epochs, _ = assignEntries(*epochs, h.PartitionLeaderEpoch, h.BaseOffset)
 		}
-		_ = seg.index.maybeAdd(l.cfg.IndexIntervalBytes, h.BaseOffset, pos, h.Size()) // no file yet: cannot fail
+		_ = seg.noteAppend(l.cfg.IndexIntervalBytes, h, pos) // no index file yet: cannot fail
 		pos += int64(h.Size())
 		seg.size, seg.next = pos, h.NextOffset()
 	}

@@ -25,6 +25,9 @@ type segment struct {
 	size  int64 // bytes of whole batches; the file never holds more once recovery or an append returns
 	log   *File
 	index offsetIndex
+	// maxTimestamp is the largest batch max timestamp in the segment, -1 when it has none (Kafka's
+	// maxTimestampSoFar): timestamp searches skip segments whose records are all older than the target.
+	maxTimestamp int64
 	// dirty is set by writes and cleared when a Sync picks the segment up: what Sync must fsync.
 	dirty bool
 }
@@ -58,7 +61,8 @@ func createSegment(d *Disk, dir string, base int64) (*segment, error) {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("creating index of segment %d: %w", base, err)
 	}
-	return &segment{base: base, next: base, log: logFile, index: offsetIndex{file: indexFile, base: base}, dirty: true}, nil
+	return &segment{base: base, next: base, log: logFile, index: offsetIndex{file: indexFile, base: base},
+		maxTimestamp: -1, dirty: true}, nil
 }
 
 // readHeaderAt decodes the batch header at byte position pos (no CRC: whole batches were validated when
@@ -93,7 +97,16 @@ func (s *segment) findBatch(offset int64) (int64, BatchHeader, error) {
 		offset, s.base, s.next, s.size)
 }
 
+// noteAppend records the timestamps of a batch appended to the segment at pos: an index entry when the
+// interval rule asks for one (carrying the max timestamp before the batch), and the segment's new max.
+func (s *segment) noteAppend(interval int, h BatchHeader, pos int64) error {
+	err := s.index.maybeAdd(interval, h.BaseOffset, pos, h.Size(), s.maxTimestamp)
+	s.maxTimestamp = max(s.maxTimestamp, h.MaxTimestamp)
+	return err
+}
+
 // truncateAt cuts the segment at byte position pos, a batch boundary, whose batch starts at offset next.
+// The segment's max timestamp is recomputed from the last index entry that survives (headers only).
 func (s *segment) truncateAt(pos, next int64) error {
 	if err := s.log.Truncate(pos); err != nil {
 		return fmt.Errorf("truncating segment %d: %w", s.base, err)
@@ -102,6 +115,19 @@ func (s *segment) truncateAt(pos, next int64) error {
 	if err := s.index.truncateAt(pos); err != nil {
 		return fmt.Errorf("segment %d: %w", s.base, err)
 	}
+	from, maxTS := int64(0), int64(-1)
+	if n := len(s.index.entries); n > 0 {
+		from, maxTS = s.index.entries[n-1].pos, s.index.entries[n-1].maxBefore
+	}
+	for from < s.size {
+		h, err := s.readHeaderAt(from)
+		if err != nil {
+			return fmt.Errorf("segment %d: recomputing its max timestamp after truncation: %w", s.base, err)
+		}
+		maxTS = max(maxTS, h.MaxTimestamp)
+		from += int64(h.Size())
+	}
+	s.maxTimestamp = maxTS
 	return nil
 }
 
