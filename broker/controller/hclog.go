@@ -22,7 +22,8 @@ func newHCLogger(logger *slog.Logger) hclog.Logger {
 
 // hcWriter turns hclog's formatted lines ("[WARN]  raft: message: k=v") into slog records. Failures to
 // reach a peer are routine in a trial (the nemesis causes them), so they go to Debug rather than flood the
-// log at Error once per retry; an election starting is worth an Info line.
+// log at Error once per retry; an election starting, or a leader learning it was replaced, is worth an Info
+// line.
 type hcWriter struct{ l *slog.Logger }
 
 var routineRaftErrors = []string{"failed to heartbeat to", "failed to appendEntries to", "failed to make requestVote RPC",
@@ -38,7 +39,10 @@ func (w hcWriter) Write(p []byte) (int, error) {
 		}
 		s = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(s, "[ERROR]"), "[WARN]"))
 		switch {
-		case strings.Contains(s, "heartbeat timeout reached, starting election"):
+		case strings.Contains(s, "heartbeat timeout reached, starting election"),
+			// A leader that hands over (a clean stop transfers leadership) or is deposed learns the new term
+			// from a follower's answer: routine, not an error.
+			strings.Contains(s, "peer has newer term, stopping replication"):
 			level = slog.LevelInfo
 		case slices.ContainsFunc(routineRaftErrors, func(r string) bool { return strings.Contains(s, r) }):
 			level = slog.LevelDebug
