@@ -111,6 +111,9 @@ type Timing struct {
 	GroupMinSessionTimeout time.Duration `yaml:"group.min.session.timeout.ms"`
 	// GroupMaxSessionTimeout [group.max.session.timeout.ms]; 30m in both profiles (Kafka's).
 	GroupMaxSessionTimeout time.Duration `yaml:"group.max.session.timeout.ms"`
+	// ConnectionsMaxIdle [connections.max.idle.ms]: a client connection that sends nothing for this long (or
+	// stalls this long inside a request frame) is closed; 10m in both profiles (Kafka's).
+	ConnectionsMaxIdle time.Duration `yaml:"connections.max.idle.ms"`
 }
 
 // TrialTiming is the profile zero Timing fields take: failure detected and a new leader elected within about
@@ -128,6 +131,7 @@ func TrialTiming() Timing {
 		GroupInitialRebalanceDelay: 100 * time.Millisecond,
 		GroupMinSessionTimeout:     500 * time.Millisecond,
 		GroupMaxSessionTimeout:     30 * time.Minute,
+		ConnectionsMaxIdle:         DefaultConnectionsMaxIdle,
 	}
 }
 
@@ -146,6 +150,7 @@ func KafkaTiming() Timing {
 		GroupInitialRebalanceDelay: 3 * time.Second,
 		GroupMinSessionTimeout:     6 * time.Second,
 		GroupMaxSessionTimeout:     30 * time.Minute,
+		ConnectionsMaxIdle:         DefaultConnectionsMaxIdle,
 	}
 }
 
@@ -155,6 +160,7 @@ const (
 	DefaultSegmentBytes         = 1 << 30
 	DefaultHWCheckpointInterval = 5 * time.Second
 	DefaultRequestTimeout       = 30 * time.Second
+	DefaultConnectionsMaxIdle   = 10 * time.Minute
 	minFrameBytesLimit          = 1 << 10
 )
 
@@ -200,6 +206,7 @@ func (c Config) withDefaults() Config {
 		{&t.ReplicaSocketTimeout, &def.ReplicaSocketTimeout}, {&t.ReplicaFetchBackoff, &def.ReplicaFetchBackoff},
 		{&t.GroupInitialRebalanceDelay, &def.GroupInitialRebalanceDelay},
 		{&t.GroupMinSessionTimeout, &def.GroupMinSessionTimeout}, {&t.GroupMaxSessionTimeout, &def.GroupMaxSessionTimeout},
+		{&t.ConnectionsMaxIdle, &def.ConnectionsMaxIdle},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.def
@@ -280,6 +287,9 @@ func (c Config) validate() error {
 	}
 	if t.GroupInitialRebalanceDelay < 0 {
 		bad("group.initial.rebalance.delay.ms", "%v is negative", t.GroupInitialRebalanceDelay)
+	}
+	if t.ConnectionsMaxIdle < 0 {
+		bad("connections.max.idle.ms", "%v is negative", t.ConnectionsMaxIdle)
 	}
 	if t.GroupMinSessionTimeout <= 0 || t.GroupMaxSessionTimeout < t.GroupMinSessionTimeout {
 		bad("group.min.session.timeout.ms", "%v must be positive and at most group.max.session.timeout.ms %v",

@@ -171,10 +171,19 @@ func (n *Node) serveConn(conn net.Conn) {
 	}()
 	r := bufio.NewReaderSize(conn, 64<<10)
 	var out []byte
+	idle := n.cfg.Timing.ConnectionsMaxIdle
 	for {
+		// connections.max.idle.ms: a client silent this long, or stalled inside a frame, is let go (as Kafka
+		// does), so a half-open connection does not hold its goroutine for ever.
+		conn.SetReadDeadline(time.Now().Add(idle))
 		frame, err := readFrame(r, n.cfg.MaxFrameBytes)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+				n.log.Info("closing idle client connection", "remote", cc.remote, "client_id", cc.clientID,
+					"connections.max.idle.ms", idle.Milliseconds())
+			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil:
 				n.log.Warn("closing client connection: bad frame", "remote", cc.remote, "err", err)
 			}
 			return

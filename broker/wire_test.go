@@ -270,3 +270,37 @@ func TestBadInputErrorsNameTheProblem(t *testing.T) {
 		t.Fatalf("truncated body: %v", err)
 	}
 }
+
+// TestIdleConnectionsAreClosed: connections.max.idle.ms lets go of a client that sends nothing, or stops inside
+// a frame, and only of it: a connection in use is answered, and one that pauses less than the limit between
+// requests stays open.
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	tn := startTestNode(t, func(c *Config) { c.Timing.ConnectionsMaxIdle = idle })
+	apiVersions := func(rc *rawConn, corr int32) {
+		t.Helper()
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = 3
+		if _, err := rc.conn.Write(frame(req, corr)); err != nil {
+			t.Fatal(err)
+		}
+		rc.readFrame()
+	}
+	silent := dialRaw(t, tn.Addr())
+	stalled := dialRaw(t, tn.Addr())
+	if _, err := stalled.conn.Write([]byte{0, 0, 0, 100, 0, 18}); err != nil { // 6 bytes of a 104-byte frame
+		t.Fatal(err)
+	}
+	busy := dialRaw(t, tn.Addr())
+	start := time.Now()
+	for i := range 6 { // 6 x idle/2 between requests: open well past the limit, never idle as long
+		apiVersions(busy, int32(i))
+		time.Sleep(idle / 2)
+	}
+	silent.expectClosed()
+	stalled.expectClosed()
+	if d := time.Since(start); d < idle {
+		t.Fatalf("closed after %v, before connections.max.idle.ms %v", d, idle)
+	}
+	apiVersions(busy, 99)
+}

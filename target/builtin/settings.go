@@ -87,6 +87,9 @@ var brokerSettings = map[string]func(c *nodeConfig, v string) error{
 	"group.max.session.timeout.ms": func(c *nodeConfig, v string) error {
 		return setMillis(&c.Timing.GroupMaxSessionTimeout, v, 1)
 	},
+	"connections.max.idle.ms": func(c *nodeConfig, v string) error {
+		return setMillis(&c.Timing.ConnectionsMaxIdle, v, 1)
+	},
 	"offsets.topic.num.partitions": func(c *nodeConfig, v string) error {
 		return setInt32(&c.OffsetsTopic.NumPartitions, v, 1)
 	},
