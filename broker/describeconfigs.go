@@ -84,7 +84,7 @@ func describeTopicConfigs(im *meta.Image, topic string, pending map[string]strin
 	for _, s := range topicConfigSpecs {
 		e := configEntry{name: s.name, typ: s.typ, value: s.kafkaDefault, source: sourceDefault}
 		if v, ok := im.ClusterDefaults[s.name]; ok {
-			e.value, e.source = v, sourceStaticBroker
+			e.value, e.source = v, brokerSource(v, s)
 		}
 		if v, ok := own[s.name]; ok {
 			e.value, e.source = v, sourceDynamicTopic
@@ -100,11 +100,21 @@ func describeBrokerConfigs(im *meta.Image) []configEntry {
 	for _, s := range topicConfigSpecs {
 		e := configEntry{name: s.brokerName, typ: s.typ, value: s.kafkaDefault, source: sourceDefault}
 		if v, ok := im.ClusterDefaults[s.name]; ok {
-			e.value, e.source = v, sourceStaticBroker
+			e.value, e.source = v, brokerSource(v, s)
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+// brokerSource is the source of a cluster-level value: the cluster's defaults always carry every key (the node
+// fills in what its configuration leaves unset), so a value equal to Kafka's default is reported as
+// DEFAULT_CONFIG, as Kafka reports a setting nobody made, and any other as STATIC_BROKER_CONFIG.
+func brokerSource(v string, s topicConfigSpec) int8 {
+	if v == s.kafkaDefault {
+		return sourceDefault
+	}
+	return sourceStaticBroker
 }
 
 func (n *Node) handleDescribeConfigs(cc *connCtx, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {

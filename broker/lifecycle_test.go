@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // producer returns an acks=all idempotent client writing to partition 0 of topic.
@@ -218,5 +219,37 @@ func TestKadmTopicsAndConfigs(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(tn.disk.Root(), "node-1", logsDirName, "cfg-0")); !os.IsNotExist(err) {
 		t.Fatalf("deleted topic's log directory remains: %v", err)
+	}
+}
+
+// TestDescribeConfigsSources: a broker-level value nobody set is DEFAULT_CONFIG, one the node was started with
+// STATIC_BROKER_CONFIG, as Kafka reports them.
+func TestDescribeConfigsSources(t *testing.T) {
+	tn := startTestNode(t, func(c *Config) { c.Defaults.MinInsyncReplicas = 2 })
+	tn.createTopic("src", 1, nil)
+	adm := kadm.NewClient(tn.client())
+	rcs, err := adm.DescribeTopicConfigs(testCtx(t), "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On("src", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]kmsg.ConfigSource{
+		"min.insync.replicas":            kmsg.ConfigSourceStaticBrokerConfig,
+		"unclean.leader.election.enable": kmsg.ConfigSourceDefaultConfig,
+		"segment.bytes":                  kmsg.ConfigSourceDefaultConfig,
+	}
+	for _, c := range rc.Configs {
+		if w, ok := want[c.Key]; ok {
+			if c.Source != w {
+				t.Errorf("%s = %q: source %v, want %v", c.Key, c.MaybeValue(), c.Source, w)
+			}
+			delete(want, c.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("configs not described: %v", want)
 	}
 }
