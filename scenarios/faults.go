@@ -288,26 +288,34 @@ func (s *Scenario) ApplyTargetDefaults() {
 	}
 }
 
-// judgeFaults notes every scheduled fault that could not be injected, and reports whether faults were planned
-// and none was injected. Then the claims are not evidence either way: every claim but a violated guarantee
-// (an anomaly that happened is a fact) and a reported count becomes unknown.
-func judgeFaults(v *checker.Verdict, planned int, events []nemesis.Event) (noneInjected bool) {
-	started := 0
+// judgeFaults notes every scheduled fault that could not be injected, and reports whether faults were due and
+// none was injected. Then the claims are not evidence either way: every claim but a violated guarantee (an
+// anomaly that happened is a fact) and a reported count becomes unknown. A fault is due once the nemesis tried
+// to start it (a start event, with or without an error). A run interrupted before any fault was due is judged
+// on its claims (its notes say it was cut short); a run that was not interrupted yet tried none of its planned
+// faults is undecided too.
+func judgeFaults(v *checker.Verdict, planned int, events []nemesis.Event, interrupted bool) (noneInjected bool) {
+	due, started := 0, 0
 	for _, e := range events {
 		if e.Phase != nemesis.PhaseStart {
 			continue
 		}
+		due++
 		if e.Error == "" {
 			started++
 			continue
 		}
 		v.Notes = append(v.Notes, fmt.Sprintf("fault %s at %.1fs was not injected: %s", e.Fault, float64(e.Time)/1e9, e.Error))
 	}
-	if planned == 0 || started > 0 {
+	if planned == 0 || started > 0 || due == 0 && interrupted {
 		return false
 	}
 	const reason = "no scheduled fault was injected, so the run shows nothing about the fault"
-	v.Notes = append(v.Notes, fmt.Sprintf("none of the %d scheduled faults was injected: the run is undecided", planned))
+	if due == 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("none of the %d scheduled faults was started: the run is undecided", planned))
+	} else {
+		v.Notes = append(v.Notes, fmt.Sprintf("none of the %d faults due was injected: the run is undecided", due))
+	}
 	for i := range v.Claims {
 		c := &v.Claims[i]
 		switch c.Status {

@@ -31,7 +31,7 @@ func TestJudgeFaults(t *testing.T) {
 	stop := nemesis.Event{Time: int64(6 * time.Second), Fault: nemesis.Kill, Targets: []string{"node-2"}, Phase: nemesis.PhaseStop, Error: "restart failed"}
 
 	v := claimsVerdict()
-	if judgeFaults(v, 2, []nemesis.Event{failed, ok, stop}) {
+	if judgeFaults(v, 2, []nemesis.Event{failed, ok, stop}, false) {
 		t.Fatal("one fault was injected, yet the run is called fault-free")
 	}
 	want := "fault kill at 3.2s was not injected: finding the leader of nope/0: topic nope does not exist"
@@ -43,7 +43,7 @@ func TestJudgeFaults(t *testing.T) {
 	}
 
 	v = claimsVerdict()
-	if !judgeFaults(v, 1, []nemesis.Event{failed}) {
+	if !judgeFaults(v, 1, []nemesis.Event{failed}, false) {
 		t.Fatal("no fault injected, not reported")
 	}
 	got := map[string]string{}
@@ -59,18 +59,29 @@ func TestJudgeFaults(t *testing.T) {
 			t.Errorf("%s: %s, want %s", k, got[k], s)
 		}
 	}
-	if len(v.Notes) != 2 || !strings.Contains(v.Notes[1], "none of the 1 scheduled faults was injected") {
+	if len(v.Notes) != 2 || !strings.Contains(v.Notes[1], "none of the 1 faults due was injected") {
 		t.Errorf("notes %q", v.Notes)
 	}
 	if exitCode(v, true) != ExitViolated {
 		t.Errorf("a violated guarantee stays a failure: exit %d", exitCode(v, true))
 	}
 	empty := &checker.Verdict{}
-	if judgeFaults(empty, 0, nil) || exitCode(empty, false) != ExitOK {
+	if judgeFaults(empty, 0, nil, false) || exitCode(empty, false) != ExitOK {
 		t.Error("a scenario without faults is judged on its claims alone")
 	}
-	if !judgeFaults(empty, 3, nil) || exitCode(empty, true) != ExitCannotRun {
-		t.Error("faults planned, none started (the run stopped first), no claims: must not pass")
+	if !judgeFaults(empty, 3, nil, false) || exitCode(empty, true) != ExitCannotRun {
+		t.Error("faults planned, none started although the run went its full time, no claims: must not pass")
+	}
+	v = claimsVerdict()
+	if judgeFaults(v, 3, nil, true) {
+		t.Error("a run interrupted before any fault was due is judged on its claims, not called fault-free")
+	}
+	if !slices.EqualFunc(v.Claims, claimsVerdict().Claims, func(a, b checker.Claim) bool { return a == b }) || len(v.Notes) != 0 {
+		t.Errorf("claims or notes changed for a run interrupted before its faults: %+v %q", v.Claims, v.Notes)
+	}
+	v = claimsVerdict()
+	if !judgeFaults(v, 2, []nemesis.Event{failed}, true) {
+		t.Error("interrupted after a fault was due and none injected: undecided")
 	}
 }
 

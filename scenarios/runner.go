@@ -275,6 +275,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 		}
 	}
 	if interrupted {
+		info.Interrupted = true
 		info.Notes = append(info.Notes, "the run was interrupted before the workload's time was up")
 	}
 	if err := writeRunInfo(res.Dir, info); err != nil {
@@ -360,19 +361,20 @@ func judgeOps(dir string, hres history.ReadResult, s *Scenario, linearizabilityT
 	if hres.TornTail {
 		v.Notes = append(v.Notes, "history.jsonl: the last line was torn (the writer stopped mid-line) and was dropped")
 	}
+	info, err := ReadRunInfo(dir)
+	if err != nil {
+		return nil, false, err
+	}
 	noneInjected := false
 	if s != nil {
 		events, err := nemesis.ReadEvents(filepath.Join(dir, results.NemesisFile))
 		switch {
 		case err == nil:
-			noneInjected = judgeFaults(v, len(nemesis.Plan(s.Nemesis, s.Seed, s.Duration)), events)
+			noneInjected = judgeFaults(v, len(nemesis.Plan(s.Nemesis, s.Seed, s.Duration)), events,
+				info != nil && info.Interrupted)
 		case !errors.Is(err, fs.ErrNotExist):
 			return nil, false, err
 		}
-	}
-	info, err := ReadRunInfo(dir)
-	if err != nil {
-		return nil, false, err
 	}
 	if info != nil {
 		v.Notes = append(v.Notes, info.Notes...)
@@ -388,6 +390,9 @@ const RunInfoFile = "run.json"
 type RunInfo struct {
 	Reproduce string   `json:"reproduce"`
 	Notes     []string `json:"notes"`
+	// Interrupted: the run was stopped (Ctrl-C) before the workload's time was up, so faults planned for
+	// later were never due.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func writeRunInfo(dir string, info RunInfo) error {

@@ -46,9 +46,16 @@ func parse(t *testing.T, duration, expect string) *scenarios.Scenario {
 
 // TestInterruptedRunIsStillChecked cancels a run mid-workload, as Ctrl-C does: the run must stop early, heal,
 // read back, and leave a history that `kafkatrial check` can judge.
+// Its one fault is due only after the interrupt: the run is judged on its claims (exit 0), not called undecided
+// for a fault that never came due.
 func TestInterruptedRunIsStillChecked(t *testing.T) {
 	needLoopback(t)
-	s := parse(t, "60s", "none")
+	body := strings.Replace(strings.Replace(quietTrial, "%s", "60s", 1), "%s", "none", 1) +
+		"nemesis:\n  schedule: [{at: 50s, fault: kill, target: leader(trial/0), duration: 1s}]\n"
+	s, err := scenarios.Parse([]byte(body), "quiet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := filepath.Join(t.TempDir(), "run")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(2*time.Second, cancel)
@@ -59,6 +66,10 @@ func TestInterruptedRunIsStillChecked(t *testing.T) {
 	}
 	if res.Verdict == nil {
 		t.Fatalf("no verdict after an interrupt: exit %d, %v", res.ExitCode, err)
+	}
+	if res.ExitCode != scenarios.ExitOK {
+		t.Errorf("interrupted before its fault was due: exit %d (%v), want %d; notes %q", res.ExitCode, err,
+			scenarios.ExitOK, res.Verdict.Notes)
 	}
 	if !strings.Contains(strings.Join(res.Verdict.Notes, "\n"), "interrupted") {
 		t.Errorf("verdict does not say the run was interrupted: %v", res.Verdict.Notes)
