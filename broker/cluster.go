@@ -222,12 +222,12 @@ func (c *Cluster) newSlot(id int32, clientAddr string, voters map[int32]string) 
 	return &clusterNode{id: id, cfg: cfg, disk: disk, logPath: logPath, logFile: lf}, nil
 }
 
-// startAll restarts the given nodes concurrently and joins their errors.
+// startAll starts the given nodes concurrently and joins their errors.
 func (c *Cluster) startAll(ids []int32) error {
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		wg.Go(func() { errs[i] = c.Restart(id) })
+		wg.Go(func() { errs[i] = c.start(id, "start") })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -360,7 +360,10 @@ func (c *Cluster) stopNode(id int32, what string, stop func(*Node) error) error 
 // Restart starts node id again on the same disk, data directory and addresses (it rebuilds only from disk);
 // a running node is left alone. It returns once the node is registered with the controller, which needs a
 // quorum of voters running: restart several nodes concurrently when most are down.
-func (c *Cluster) Restart(id int32) error {
+func (c *Cluster) Restart(id int32) error { return c.start(id, "restart") }
+
+// start is Restart; what names it in errors ("start" for the cluster's first start).
+func (c *Cluster) start(id int32, what string) error {
 	cn, err := c.slot(id)
 	if err != nil {
 		return err
@@ -368,19 +371,19 @@ func (c *Cluster) Restart(id int32) error {
 	cn.op.Lock()
 	defer cn.op.Unlock()
 	if c.closed.Load() {
-		return fmt.Errorf("broker cluster: restart node %d: %w", id, ErrClusterClosed)
+		return fmt.Errorf("broker cluster: %s node %d: %w", what, id, ErrClusterClosed)
 	}
 	if cn.cur.Load() != nil {
 		return nil
 	}
 	n, err := NewNode(cn.cfg, cn.disk)
 	if err != nil {
-		return fmt.Errorf("broker cluster: restart node %d: %w", id, err)
+		return fmt.Errorf("broker cluster: %s node %d: %w", what, id, err)
 	}
 	if err := n.Start(); err != nil {
 		// Kill releases whatever the failed start opened (group store, listener, controller).
 		n.Kill()
-		return fmt.Errorf("broker cluster: restart node %d: %w", id, err)
+		return fmt.Errorf("broker cluster: %s node %d: %w", what, id, err)
 	}
 	cn.cur.Store(n)
 	return nil

@@ -255,6 +255,12 @@ func (v *Verdict) WriteFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("writing verdict: %w", err)
 	}
+	// CreateTemp makes the file private (0600); the verdict is as readable as the rest of the run directory.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing verdict: %w", err)
+	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,9 @@ func TestVerdictJSONShape(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "verdict.json")
 	if err := v.WriteFile(path); err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("verdict.json mode: %v %v, want 0644 like the rest of the run directory", fi.Mode(), err)
 	}
 	back, err := ReadVerdict(path)
 	if err != nil {

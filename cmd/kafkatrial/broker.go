@@ -46,6 +46,11 @@ func newBrokerCmd() *cobra.Command {
 			if port < 0 || port > 65535 {
 				return withCode(exitUsage, fmt.Errorf("--port %d is not a port", port))
 			}
+			if nodes > 1 && port > 0 && port+2*nodes-1 > 65535 {
+				// Clients on port..port+N-1, controllers on the next N ports.
+				return withCode(exitUsage, fmt.Errorf("--port %d leaves no room for %d nodes (it needs ports %d to %d)",
+					port, nodes, port, port+2*nodes-1))
+			}
 			if nodes == 1 {
 				return runBroker(cmd, host, port, data)
 			}

@@ -74,3 +74,25 @@ func TestBrokerRefusesADataDirectoryInUse(t *testing.T) {
 		}
 	}
 }
+
+// Bad flags of `broker` are usage errors (exit 2) naming the flag, found before anything starts.
+func TestBrokerRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--port", "70000"}, "--port 70000"},
+		{[]string{"--nodes", "3", "--port", "65534"}, "leaves no room for 3 nodes"},
+		{[]string{"--nodes", "0"}, "--nodes 0"},
+	} {
+		cmd := newBrokerCmd()
+		cmd.SetArgs(tc.args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err := cmd.Execute()
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want a usage error naming %q", tc.args, err, tc.want)
+		}
+	}
+}
