@@ -11,7 +11,9 @@ import (
 	"github.com/kafkatrial/kafkatrial/scenarios"
 )
 
-func init() {
+func init() { rootCmd.AddCommand(newReportCmd()) }
+
+func newReportCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "report <run-dir or suite-dir>...",
@@ -45,12 +47,11 @@ func init() {
 				if out == "" {
 					out = "report-compare.html"
 				}
-				f, err := os.Create(out)
-				if err != nil {
-					return withCode(exitUsage, err)
+				// --out may name a folder that does not exist yet, as run's --out may.
+				if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+					return withCode(exitUsage, fmt.Errorf("--out %s: %w", out, err))
 				}
-				defer f.Close()
-				if err := results.HTMLMulti(f, runs); err != nil {
+				if err := results.WriteCompare(out, runs); err != nil {
 					return withCode(exitUsage, err)
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), out)
@@ -59,7 +60,7 @@ func init() {
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "where to write the side-by-side page when several runs are given")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // runDirs returns dir itself if it is a run directory, else its subdirectories that are.
