@@ -275,7 +275,7 @@ func TestBadInputErrorsNameTheProblem(t *testing.T) {
 // a frame, and only of it: a connection in use is answered, and one that pauses less than the limit between
 // requests stays open.
 func TestIdleConnectionsAreClosed(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	const idle = 500 * time.Millisecond
 	tn := startTestNode(t, func(c *Config) { c.Timing.ConnectionsMaxIdle = idle })
 	apiVersions := func(rc *rawConn, corr int32) {
 		t.Helper()
@@ -293,9 +293,9 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 	}
 	busy := dialRaw(t, tn.Addr())
 	start := time.Now()
-	for i := range 6 { // 6 x idle/2 between requests: open well past the limit, never idle as long
+	for i := range 8 { // 8 x idle/5 between requests: open well past the limit, never idle half as long
 		apiVersions(busy, int32(i))
-		time.Sleep(idle / 2)
+		time.Sleep(idle / 5)
 	}
 	silent.expectClosed()
 	stalled.expectClosed()

@@ -226,12 +226,13 @@ func TestStatusLineShowsRealRates(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("status lines %q, want exactly one", lines)
 	}
-	// 40 sends over the 200ms since the clients started: 200/s. Sleeping overshoots, so a little less.
+	// 40 sends over the 200ms since the clients started: 200/s. Sleeping overshoots (a loaded machine by a lot),
+	// so anything up to 200/s; more means the clock restarted at a phase change (400/s), 0 the double tick.
 	var rate float64
 	if _, err := fmt.Sscanf(lines[0][strings.Index(lines[0], " ok ")+4:], "%f/s", &rate); err != nil {
 		t.Fatalf("status line %q: %v", lines[0], err)
 	}
-	if rate < 100 || rate > 200 {
+	if rate <= 0 || rate > 200 {
 		t.Errorf("status line %q: %v/s, want 40 sends over the 200ms since the clients started", lines[0], rate)
 	}
 }
