@@ -492,6 +492,7 @@ func startClients(c *clientSet, s *Scenario, seed int64) error {
 			cfg.IsolationLevel = g.IsolationLevel
 			cfg.AutoOffsetReset = g.AutoOffsetReset
 			cfg.SessionTimeout = g.SessionTimeoutMs.D()
+			cfg.MaxPollRecords = g.MaxPollRecords
 			// Kafka's rule of thumb (heartbeat.interval.ms at most a third of the session) keeps short trial
 			// sessions valid; franz-go's 3s default would exceed a 2s session.
 			cfg.Opts = append(cfg.Opts, kgo.HeartbeatInterval(cfg.SessionTimeout/3))

@@ -115,6 +115,9 @@ type Consumer struct {
 	IsolationLevel       string   `yaml:"isolation.level,omitempty"`
 	AutoOffsetReset      string   `yaml:"auto.offset.reset,omitempty"`
 	SessionTimeoutMs     Millis   `yaml:"session.timeout.ms,omitempty"`
+	// MaxPollRecords bounds the records one poll returns (Kafka's max.poll.records, default 500): with slow
+	// processing it sets how long a consumer goes between polls, and so how soon it takes part in a rebalance.
+	MaxPollRecords int `yaml:"max.poll.records,omitempty"`
 	// Commit is the commit strategy: auto, after-process (default), async, before-process or with-results.
 	// Group members subscribe to Topics; with-results consumers assign every partition themselves and resume
 	// from the offsets stored with their results (the direct style), never from the group's commits.
@@ -319,6 +322,9 @@ func (s *Scenario) ApplyDefaults() {
 		if c.SessionTimeoutMs == 0 {
 			c.SessionTimeoutMs = Millis(6 * time.Second)
 		}
+		if c.MaxPollRecords == 0 {
+			c.MaxPollRecords = 500
+		}
 		if c.Processing == "" {
 			c.Processing = "inline"
 		}
@@ -440,6 +446,9 @@ func (s *Scenario) Validate() error {
 		}
 		if c.AutoOffsetReset != "earliest" && c.AutoOffsetReset != "latest" {
 			return fmt.Errorf("%s.auto.offset.reset: %q (want earliest or latest)", where, c.AutoOffsetReset)
+		}
+		if c.MaxPollRecords < 1 || c.MaxPollRecords > 1<<20 {
+			return fmt.Errorf("%s.max.poll.records: %d (want 1 to %d)", where, c.MaxPollRecords, 1<<20)
 		}
 	}
 	for k, v := range s.Expect {

@@ -94,7 +94,7 @@ func TestSetOverridesByKafkaName(t *testing.T) {
 	}
 	for _, kv := range [][2]string{{"acks", "1"}, {"min.insync.replicas", "1"}, {"unclean.leader.election.enable", "true"},
 		{"log.flush.interval.messages", "1"}, {"linger.ms", "20"}, {"enable.auto.commit", "true"}, {"nodes", "5"},
-		{"replica.lag.time.max.ms", "500"}} {
+		{"replica.lag.time.max.ms", "500"}, {"max.poll.records", "50"}} {
 		if err := s.Set(kv[0], kv[1]); err != nil {
 			t.Fatalf("Set(%s): %v", kv[0], err)
 		}
@@ -109,10 +109,10 @@ func TestSetOverridesByKafkaName(t *testing.T) {
 	if tp.Configs["min.insync.replicas"] != "1" || tp.Configs["unclean.leader.election.enable"] != "true" || tp.Configs["log.flush.interval.messages"] != "1" {
 		t.Errorf("topic overrides: %+v", tp.Configs)
 	}
-	if c.Commit != "auto" || !*c.EnableAutoCommit || s.Cluster.Nodes != 5 || s.Cluster.Broker["replica.lag.time.max.ms"] != "500" {
+	if c.Commit != "auto" || !*c.EnableAutoCommit || c.MaxPollRecords != 50 || s.Cluster.Nodes != 5 || s.Cluster.Broker["replica.lag.time.max.ms"] != "500" {
 		t.Errorf("consumer/cluster overrides: %+v %+v", c, s.Cluster)
 	}
-	for _, kv := range [][2]string{{"acks.please", "1"}, {"min.insync.replicas", "zero"}, {"linger.ms", "x"}} {
+	for _, kv := range [][2]string{{"acks.please", "1"}, {"min.insync.replicas", "zero"}, {"linger.ms", "x"}, {"max.poll.records", "many"}} {
 		if err := s.Set(kv[0], kv[1]); err == nil || !strings.Contains(err.Error(), "--set "+kv[0]) {
 			t.Errorf("Set(%s=%s) = %v, want an error naming it", kv[0], kv[1], err)
 		}

@@ -169,6 +169,15 @@ func (s *Scenario) Set(key, value string) error {
 		return eachConsumer(func(c *Consumer) error { c.AutoOffsetReset = value; return nil })
 	case "session.timeout.ms":
 		return eachConsumer(func(c *Consumer) error { m, err := parseMs(); c.SessionTimeoutMs = m; return err })
+	case "max.poll.records":
+		return eachConsumer(func(c *Consumer) error {
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				return fmt.Errorf("max.poll.records: %q is not a number of records", value)
+			}
+			c.MaxPollRecords = n
+			return nil
+		})
 	case "group.id":
 		return eachConsumer(func(c *Consumer) error { c.GroupID = value; return nil })
 	case "commit":
