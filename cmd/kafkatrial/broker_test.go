@@ -25,15 +25,21 @@ func TestBrokerNodeRefusesUnknownSettings(t *testing.T) {
 		{[]string{"--set", "replica.lag.time.max.ms=soon"}, "replica.lag.time.max.ms"},
 		{[]string{"--timing", "fast"}, "fast"},
 	} {
-		cmd := newBrokerNodeCmd() // a fresh command: flag values persist across executions of one
-		cmd.SetArgs(append([]string{"--data", t.TempDir()}, tc.args...))
-		cmd.SetOut(io.Discard)
-		cmd.SetErr(io.Discard)
-		err := cmd.Execute()
-		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: %v, want a usage error naming %q", tc.args, err, tc.want)
-		}
+		// A fresh command each time: flag values persist across executions of one.
+		expectUsageError(t, newBrokerNodeCmd(), append([]string{"--data", t.TempDir()}, tc.args...), tc.want)
+	}
+}
+
+// expectUsageError runs cmd with args and fails t unless it ends in a usage error (exit 2) naming want.
+func expectUsageError(t *testing.T, cmd *cobra.Command, args []string, want string) {
+	t.Helper()
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.Execute()
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), want) {
+		t.Errorf("%v: %v, want a usage error naming %q", args, err, want)
 	}
 }
 
@@ -85,14 +91,6 @@ func TestBrokerRefusesBadFlags(t *testing.T) {
 		{[]string{"--nodes", "3", "--port", "65534"}, "leaves no room for 3 nodes"},
 		{[]string{"--nodes", "0"}, "--nodes 0"},
 	} {
-		cmd := newBrokerCmd()
-		cmd.SetArgs(tc.args)
-		cmd.SetOut(io.Discard)
-		cmd.SetErr(io.Discard)
-		err := cmd.Execute()
-		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: %v, want a usage error naming %q", tc.args, err, tc.want)
-		}
+		expectUsageError(t, newBrokerCmd(), tc.args, tc.want)
 	}
 }
